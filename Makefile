@@ -1,0 +1,58 @@
+# The single entry point: `make run` serves the app, `make test` runs every gate.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+RUN_DIR := .run
+MANAGE := $(BIN)/python manage.py
+TEST_ENV := DJANGO_SETTINGS_MODULE=config.settings_test
+
+.PHONY: run test lint fmt typecheck schema schema-check check pytest clean
+
+$(STAMP): requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	touch $(STAMP)
+
+$(RUN_DIR)/secret_key:
+	mkdir -p $(RUN_DIR)
+	$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+	chmod 600 $@
+
+run: $(STAMP) $(RUN_DIR)/secret_key
+	DJANGO_SECRET_KEY_FILE=$(RUN_DIR)/secret_key DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(MANAGE) migrate --noinput
+	DJANGO_SECRET_KEY_FILE=$(RUN_DIR)/secret_key DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(MANAGE) consent_defaults
+	DJANGO_SECRET_KEY_FILE=$(RUN_DIR)/secret_key DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(MANAGE) runserver 127.0.0.1:$(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy consent_service config tests benchmarks
+
+schema: $(STAMP)
+	$(TEST_ENV) $(MANAGE) spectacular --file openapi/schema.yaml --validate --fail-on-warn
+
+schema-check: $(STAMP)
+	$(TEST_ENV) $(MANAGE) spectacular --file $(VENV)/schema.fresh.yaml --validate --fail-on-warn
+	diff -u openapi/schema.yaml $(VENV)/schema.fresh.yaml || \
+		(echo "openapi/schema.yaml is stale: run 'make schema' and commit it" && exit 1)
+
+check: $(STAMP)
+	$(TEST_ENV) $(MANAGE) check --fail-level WARNING
+	$(TEST_ENV) $(MANAGE) makemigrations --check --dry-run
+
+pytest: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck check schema-check pytest
+
+clean:
+	rm -rf $(VENV) $(RUN_DIR)

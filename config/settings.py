@@ -1,0 +1,185 @@
+"""Settings, read from the environment with safe embedded defaults.
+
+Every variable is listed in .env.example and in the README's settings table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is not set. `make run` generates one for local use; "
+        "production must provide its own (or DJANGO_SECRET_KEY_FILE)."
+    )
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "consent_service.core",
+    "consent_service.api",
+    "consent_service.ledger",
+    "consent_service.client_config",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "consent_service.core.middleware.RequestIdMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "consent_service.core.middleware.VisitorCookieMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead of
+    # failing with "database is locked" when both upgrade a read lock.
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "consent",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The API takes small JSON bodies; the proxy reads its own streams with its own cap.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 64 * 1024)
+
+# Security headers and cookies (Django deployment checklist).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", False)
+if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "consent_service.api.exception_handler.handle_exception",
+    "DEFAULT_THROTTLE_RATES": {"consent_write": env_str("CONSENT_WRITE_RATE", "60/min")},
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "consent-service API",
+    "DESCRIPTION": (
+        "Consent ledger and posthog-js init config. Every error uses the `Error` envelope."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+# --- PostHog --------------------------------------------------------------------------
+POSTHOG_API_KEY = env_str("POSTHOG_API_KEY")
+POSTHOG_HOST = env_str("POSTHOG_HOST", "https://us.i.posthog.com").rstrip("/")
+POSTHOG_ASSETS_HOST = env_str("POSTHOG_ASSETS_HOST", "https://us-assets.i.posthog.com").rstrip("/")
+POSTHOG_APP_HOST = env_str("POSTHOG_APP_HOST", "https://us.posthog.com").rstrip("/")
+POSTHOG_PROJECT_ID = env_str("POSTHOG_PROJECT_ID")
+POSTHOG_PERSONAL_API_KEY = env_secret("POSTHOG_PERSONAL_API_KEY")
+POSTHOG_PERSON_PROFILES = env_str("POSTHOG_PERSON_PROFILES", "identified_only")
+
+# --- Consent --------------------------------------------------------------------------
+CONSENT_POLICY_VERSION = env_str("CONSENT_POLICY_VERSION", "1")
+CONSENT_MAX_AGE_DAYS = env_int("CONSENT_MAX_AGE_DAYS", 395)
+CONSENT_PROXY_PREFIX = "/" + env_str("CONSENT_PROXY_PREFIX", "ph").strip("/")
+CONSENT_TRUSTED_PROXIES = env_list("CONSENT_TRUSTED_PROXIES", [])
+CONSENT_VISITOR_COOKIE_NAME = env_str("CONSENT_VISITOR_COOKIE_NAME", "consent_vid")
+CONSENT_VISITOR_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Session recording ----------------------------------------------------------------
+RECORDING_MASK_ALL_INPUTS = env_bool("RECORDING_MASK_ALL_INPUTS", True)
+RECORDING_MASK_TEXT_SELECTOR = env_str("RECORDING_MASK_TEXT_SELECTOR")
+RECORDING_BLOCK_SELECTOR = env_str("RECORDING_BLOCK_SELECTOR")
+RECORDING_SAMPLE_RATE = env_float("RECORDING_SAMPLE_RATE", 1.0)
+CSRF_FAILURE_VIEW = "consent_service.api.handlers.csrf_failure"

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+from consent_service.core.views import index
+
+urlpatterns = [
+    path("", index, name="index"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("consent_service.api.urls")),
+]
+
+handler400 = "consent_service.api.handlers.bad_request"
+handler404 = "consent_service.api.handlers.not_found"
+handler500 = "consent_service.api.handlers.server_error"

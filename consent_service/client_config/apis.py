@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from django.middleware.csrf import get_token
+from django.utils.cache import patch_vary_headers
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consent_service.client_config.selectors import client_config
+from consent_service.client_config.serializers import ClientConfigSerializer
+from consent_service.ledger.http import caller_from_request
+from consent_service.ledger.services import consent_current
+
+
+class AnalyticsConfigApi(APIView):
+    @extend_schema(
+        operation_id="analytics_config_retrieve",
+        summary="posthog-js init options for the calling visitor",
+        responses={200: ClientConfigSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        get_token(request._request)  # sets the CSRF cookie the banner's POST will need
+        consent = consent_current(caller=caller_from_request(request._request))
+        response = Response(client_config(consent=consent))
+        response["Cache-Control"] = "private, no-store"
+        patch_vary_headers(response, ["Cookie"])
+        return response

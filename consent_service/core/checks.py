@@ -1,0 +1,58 @@
+"""System checks for the settings the product depends on (run by `manage.py check`)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+
+PERSON_PROFILES = {"always", "never", "identified_only"}
+HOST_SETTINGS = ("POSTHOG_HOST", "POSTHOG_ASSETS_HOST", "POSTHOG_APP_HOST")
+
+
+@register()
+def check_posthog_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for name in HOST_SETTINGS:
+        parts = urlsplit(getattr(settings, name))
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            errors.append(Error(f"{name} must be an http(s) URL.", id="consent.E001"))
+    if settings.POSTHOG_PERSON_PROFILES not in PERSON_PROFILES:
+        errors.append(
+            Error(
+                f"POSTHOG_PERSON_PROFILES must be one of {sorted(PERSON_PROFILES)}.",
+                id="consent.E002",
+            )
+        )
+    key = settings.POSTHOG_API_KEY
+    if key and not key.startswith("phc_"):
+        errors.append(
+            Warning(
+                "POSTHOG_API_KEY does not look like a project token (phc_…).", id="consent.W001"
+            )
+        )
+    return errors
+
+
+@register()
+def check_consent_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    if settings.CONSENT_MAX_AGE_DAYS <= 0:
+        errors.append(Error("CONSENT_MAX_AGE_DAYS must be positive.", id="consent.E003"))
+    if not 0.0 <= settings.RECORDING_SAMPLE_RATE <= 1.0:
+        errors.append(Error("RECORDING_SAMPLE_RATE must be between 0 and 1.", id="consent.E004"))
+    if not settings.CONSENT_POLICY_VERSION:
+        errors.append(Error("CONSENT_POLICY_VERSION must not be empty.", id="consent.E005"))
+    for value in settings.CONSENT_TRUSTED_PROXIES:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            errors.append(
+                Error(
+                    f"CONSENT_TRUSTED_PROXIES: {value!r} is not an IP network.", id="consent.E006"
+                )
+            )
+    return errors

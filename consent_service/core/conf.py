@@ -1,0 +1,73 @@
+"""A typed view of the settings this product reads, built once per process."""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Conf:
+    posthog_api_key: str
+    posthog_host: str
+    posthog_assets_host: str
+    posthog_app_host: str
+    posthog_project_id: str
+    posthog_personal_api_key: str
+    person_profiles: str
+    policy_version: str
+    max_age: timedelta
+    proxy_prefix: str
+    trusted_proxies: tuple[Network, ...]
+    visitor_cookie_name: str
+    visitor_cookie_secure: bool
+    recording_mask_all_inputs: bool
+    recording_mask_text_selector: str
+    recording_block_selector: str
+    recording_sample_rate: float
+
+    @property
+    def analytics_enabled(self) -> bool:
+        return bool(self.posthog_api_key)
+
+
+@functools.cache
+def conf() -> Conf:
+    return Conf(
+        posthog_api_key=settings.POSTHOG_API_KEY,
+        posthog_host=settings.POSTHOG_HOST,
+        posthog_assets_host=settings.POSTHOG_ASSETS_HOST,
+        posthog_app_host=settings.POSTHOG_APP_HOST,
+        posthog_project_id=settings.POSTHOG_PROJECT_ID,
+        posthog_personal_api_key=settings.POSTHOG_PERSONAL_API_KEY,
+        person_profiles=settings.POSTHOG_PERSON_PROFILES,
+        policy_version=settings.CONSENT_POLICY_VERSION,
+        max_age=timedelta(days=settings.CONSENT_MAX_AGE_DAYS),
+        proxy_prefix=settings.CONSENT_PROXY_PREFIX,
+        trusted_proxies=parse_networks(settings.CONSENT_TRUSTED_PROXIES),
+        visitor_cookie_name=settings.CONSENT_VISITOR_COOKIE_NAME,
+        visitor_cookie_secure=settings.CONSENT_VISITOR_COOKIE_SECURE,
+        recording_mask_all_inputs=settings.RECORDING_MASK_ALL_INPUTS,
+        recording_mask_text_selector=settings.RECORDING_MASK_TEXT_SELECTOR,
+        recording_block_selector=settings.RECORDING_BLOCK_SELECTOR,
+        recording_sample_rate=settings.RECORDING_SAMPLE_RATE,
+    )
+
+
+def parse_networks(values: list[str]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(value, strict=False) for value in values)
+
+
+@receiver(setting_changed)
+def _reset_conf(**kwargs: Any) -> None:
+    # override_settings in tests must be visible through conf().
+    conf.cache_clear()

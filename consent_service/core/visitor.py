@@ -1,0 +1,67 @@
+"""The browser's identity: a random id in a signed, HttpOnly, SameSite=Lax cookie.
+
+No database row exists for a visitor until they decide something, so bots and
+one-page visits cost nothing but the cookie.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from django.http import HttpRequest, HttpResponseBase
+
+from consent_service.core.conf import conf
+
+SALT = "consent_service.visitor"
+COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest lifetime browsers keep a cookie
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{32}$")
+_ATTR = "_consent_visitor"
+
+
+@dataclass
+class Visitor:
+    id: str
+    is_new: bool
+    renew: bool = False
+
+
+def new_visitor_id() -> str:
+    return secrets.token_urlsafe(24)  # 192 bits from the CSPRNG, 32 characters
+
+
+def visitor_for(request: HttpRequest) -> Visitor:
+    """The request's visitor; a forged, expired or missing cookie means a new one."""
+    cached: Visitor | None = getattr(request, _ATTR, None)
+    if cached is not None:
+        return cached
+    raw = request.get_signed_cookie(
+        conf().visitor_cookie_name, default=None, salt=SALT, max_age=COOKIE_MAX_AGE
+    )
+    if raw is not None and _ID_PATTERN.match(raw):
+        visitor = Visitor(id=raw, is_new=False)
+    else:
+        visitor = Visitor(id=new_visitor_id(), is_new=True)
+    setattr(request, _ATTR, visitor)
+    return visitor
+
+
+def renew_visitor_cookie(request: HttpRequest) -> None:
+    visitor_for(request).renew = True
+
+
+def apply_visitor_cookie(request: HttpRequest, response: HttpResponseBase) -> None:
+    visitor: Visitor | None = getattr(request, _ATTR, None)
+    if visitor is None or not (visitor.is_new or visitor.renew):
+        return
+    response.set_signed_cookie(
+        conf().visitor_cookie_name,
+        visitor.id,
+        salt=SALT,
+        max_age=COOKIE_MAX_AGE,
+        secure=conf().visitor_cookie_secure,
+        httponly=True,
+        samesite="Lax",
+    )
+    response.headers["Cache-Control"] = "private, no-store"

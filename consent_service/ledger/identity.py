@@ -1,0 +1,173 @@
+"""Subjects and their identifiers: creation, login linking, distinct_id binding.
+
+Functions taking `head` run inside `ledger_write()`, so they are serialised with
+every other ledger write and need no locks of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from consent_service.ledger.models import ConsentRecord, ConsentState, LedgerHead, Subject
+from consent_service.ledger.models import SubjectIdentifier as Identifier
+from consent_service.ledger.records import Evidence, consent_record_append, ledger_write
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+logger = logging.getLogger("consent_service.ledger")
+
+MAX_DISTINCT_IDS_PER_SUBJECT = 100
+# Values SDKs send when an app passes an unset variable; binding them would merge strangers.
+PLACEHOLDER_DISTINCT_IDS = frozenset(
+    {
+        "",
+        "0",
+        "anonymous",
+        "null",
+        "undefined",
+        "none",
+        "nan",
+        "[object object]",
+        "guest",
+        "true",
+        "false",
+        "distinct_id",
+        "id",
+        "not_authenticated",
+        "email",
+        "-1",
+    }
+)
+
+
+def distinct_id_is_valid(value: str) -> bool:
+    return 0 < len(value) <= 200 and value.strip().lower() not in PLACEHOLDER_DISTINCT_IDS
+
+
+def subject_for_write(
+    *, head: LedgerHead, visitor_id: str, user: User | None, evidence: Evidence
+) -> Subject:
+    subject = _linked_subject(head=head, visitor_id=visitor_id, user=user, evidence=evidence)
+    if subject is None:
+        subject = Subject.objects.create(user=user)
+        Identifier.objects.create(subject=subject, kind=Identifier.Kind.VISITOR, value=visitor_id)
+    return subject
+
+
+def subject_link_user(*, visitor_id: str, user: User, evidence: Evidence) -> Subject | None:
+    """Called on reads once a user is logged in and the visitor is not yet linked."""
+    visitor_subject = _visitor_subject(visitor_id)
+    if visitor_subject is None and not Subject.objects.filter(user=user).exists():
+        return None  # nothing to link yet: no lock taken on this read
+    with ledger_write() as head:
+        return _linked_subject(head=head, visitor_id=visitor_id, user=user, evidence=evidence)
+
+
+def subject_bind_distinct_id(*, subject: Subject, distinct_id: str) -> bool:
+    """Bind a PostHog id to the subject. An id already bound elsewhere is never moved."""
+    existing = Identifier.objects.filter(
+        kind=Identifier.Kind.DISTINCT_ID, value=distinct_id
+    ).first()
+    if existing is not None:
+        if existing.subject_id != subject.pk:
+            logger.warning("distinct_id already bound to another subject; not moved")
+        return existing.subject_id == subject.pk
+    bound = Identifier.objects.filter(subject=subject, kind=Identifier.Kind.DISTINCT_ID).count()
+    if bound >= MAX_DISTINCT_IDS_PER_SUBJECT:
+        logger.warning("subject %s has %d distinct_ids; not binding more", subject.uuid, bound)
+        return False
+    Identifier.objects.create(subject=subject, kind=Identifier.Kind.DISTINCT_ID, value=distinct_id)
+    return True
+
+
+def _visitor_subject(visitor_id: str) -> Subject | None:
+    identifier = (
+        Identifier.objects.select_related("subject")
+        .filter(kind=Identifier.Kind.VISITOR, value=visitor_id)
+        .first()
+    )
+    return identifier.subject if identifier else None
+
+
+def _linked_subject(
+    *, head: LedgerHead, visitor_id: str, user: User | None, evidence: Evidence
+) -> Subject | None:
+    visitor_subject = _visitor_subject(visitor_id)
+    if user is None:
+        return visitor_subject
+    user_subject = Subject.objects.filter(user=user).first()
+    if visitor_subject is not None and user_subject == visitor_subject:
+        return visitor_subject
+    if visitor_subject is None:
+        if user_subject is not None:
+            _bind_visitor(visitor_id, user_subject)
+        return user_subject
+    if user_subject is None:
+        if visitor_subject.user_id is None:
+            visitor_subject.user = user
+            visitor_subject.save(update_fields=["user"])
+            return visitor_subject
+        user_subject = Subject.objects.create(user=user)
+    _bind_visitor(visitor_id, user_subject)
+    if visitor_subject.user_id is None:  # anonymous browsing before this login
+        _merge(head, visitor_subject, user_subject, evidence)
+    return user_subject
+
+
+def _bind_visitor(visitor_id: str, subject: Subject) -> None:
+    Identifier.objects.update_or_create(
+        kind=Identifier.Kind.VISITOR, value=visitor_id, defaults={"subject": subject}
+    )
+
+
+def _merge(head: LedgerHead, source: Subject, target: Subject, evidence: Evidence) -> None:
+    """Link an anonymous subject into a user's; both histories stay where they are."""
+    Identifier.objects.filter(subject=source, kind=Identifier.Kind.DISTINCT_ID).update(
+        subject=target
+    )
+    source.merged_into = target
+    source.save(update_fields=["merged_into"])
+    carried = _newer_explicit_entries(source, target)
+    if not carried:
+        return
+    latest = max(carried.values(), key=lambda entry: entry["decided_at"])
+    consent_record_append(
+        head=head,
+        subject=target,
+        choices={key: bool(entry["granted"]) for key, entry in carried.items()},
+        action=ConsentRecord.Action.DECIDE,
+        source=ConsentRecord.Source.LOGIN,
+        policy_version=latest["policy_version"],
+        evidence=evidence,
+        carried=carried,
+    )
+
+
+def _newer_explicit_entries(source: Subject, target: Subject) -> dict[str, dict[str, Any]]:
+    """The source's explicit decisions, if they are more recent than the target's."""
+    source_entries = _explicit_entries(source)
+    if not source_entries:
+        return {}
+    if _latest(source_entries) <= _latest(_explicit_entries(target)):
+        return {}
+    return source_entries
+
+
+def _explicit_entries(subject: Subject) -> dict[str, dict[str, Any]]:
+    state = ConsentState.objects.filter(subject=subject).first()
+    entries: dict[str, dict[str, Any]] = state.purposes if state else {}
+    return {
+        key: entry
+        for key, entry in entries.items()
+        if entry.get("source") != ConsentRecord.Source.GPC
+    }
+
+
+def _latest(entries: dict[str, dict[str, Any]]) -> datetime:
+    return max(
+        (datetime.fromisoformat(entry["decided_at"]) for entry in entries.values()),
+        default=datetime.min.replace(tzinfo=UTC),
+    )

@@ -1,0 +1,126 @@
+"""Reads: a subject's effective consent, derived from its stored state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from consent_service.core.conf import conf
+from consent_service.ledger.models import ConsentRecord, ConsentState, Subject, SubjectIdentifier
+from consent_service.ledger.policies import PolicySnapshot, policy_snapshot
+
+
+@dataclass(frozen=True)
+class PurposeView:
+    granted: bool
+    choice: bool | None
+    decided_at: datetime | None
+    policy_version: str | None
+    current: bool
+
+
+@dataclass(frozen=True)
+class ConsentView:
+    purposes: dict[str, PurposeView]
+    policy_version: str | None
+    current_policy_version: str
+    decided_at: datetime | None
+    expires_at: datetime | None
+    needs_prompt: bool
+    gpc: bool
+
+    def granted(self, purpose: str) -> bool:
+        view = self.purposes.get(purpose)
+        return view is not None and view.granted
+
+
+def subject_by_visitor(*, visitor_id: str) -> Subject | None:
+    identifier = (
+        SubjectIdentifier.objects.select_related("subject__state")
+        .filter(kind=SubjectIdentifier.Kind.VISITOR, value=visitor_id)
+        .first()
+    )
+    return identifier.subject if identifier else None
+
+
+def subject_state(subject: Subject | None) -> ConsentState | None:
+    if subject is None:
+        return None
+    return getattr(subject, "state", None)
+
+
+def consent_view(
+    *, state: ConsentState | None, gpc: bool, now: datetime | None = None
+) -> ConsentView:
+    now = now or timezone.now()
+    snapshot = policy_snapshot()
+    entries: dict[str, dict[str, Any]] = state.purposes if state else {}
+    purposes = {key: _purpose_view(entries.get(key), snapshot, now) for key in snapshot.purposes}
+    latest = max(entries.values(), key=lambda entry: entry["seq"], default=None)
+    expiries = [
+        view.decided_at + conf().max_age
+        for view in purposes.values()
+        if view.current and view.decided_at
+    ]
+    return ConsentView(
+        purposes=purposes,
+        policy_version=latest["policy_version"] if latest else None,
+        current_policy_version=snapshot.current_version,
+        decided_at=datetime.fromisoformat(latest["decided_at"]) if latest else None,
+        expires_at=min(expiries, default=None),
+        needs_prompt=not all(view.current for view in purposes.values()),
+        gpc=gpc,
+    )
+
+
+def undecided_purposes(view: ConsentView) -> list[str]:
+    return [key for key, purpose in view.purposes.items() if not purpose.current]
+
+
+def _purpose_view(
+    entry: dict[str, Any] | None, snapshot: PolicySnapshot, now: datetime
+) -> PurposeView:
+    if entry is None:
+        return PurposeView(False, None, None, None, current=False)
+    decided_at = datetime.fromisoformat(entry["decided_at"])
+    current = decided_at + conf().max_age > now and not snapshot.is_stale(entry["policy_version"])
+    granted = bool(entry["granted"]) and current
+    return PurposeView(
+        granted, bool(entry["granted"]), decided_at, entry["policy_version"], current
+    )
+
+
+def consent_payload(view: ConsentView) -> dict[str, Any]:
+    """The JSON the API returns (and an idempotent replay stores)."""
+    return {
+        "purposes": {
+            key: {
+                "granted": purpose.granted,
+                "choice": purpose.choice,
+                "decided_at": _iso(purpose.decided_at),
+                "policy_version": purpose.policy_version,
+                "current": purpose.current,
+            }
+            for key, purpose in view.purposes.items()
+        },
+        "policy_version": view.policy_version,
+        "current_policy_version": view.current_policy_version,
+        "decided_at": _iso(view.decided_at),
+        "expires_at": _iso(view.expires_at),
+        "needs_prompt": view.needs_prompt,
+        "gpc": view.gpc,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def subject_history(subject: Subject) -> QuerySet[ConsentRecord]:
+    """The subject's records and those of visitor subjects merged into it at login."""
+    merged = Subject.objects.filter(merged_into=subject).values("pk")
+    return ConsentRecord.objects.filter(Q(subject=subject) | Q(subject__in=merged)).order_by("-seq")

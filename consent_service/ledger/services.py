@@ -1,0 +1,144 @@
+"""Consent decisions: what the API, admin and helpers call to read and change consent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from consent_service.core.exceptions import StalePolicyVersion
+from consent_service.ledger.idempotency import IdempotencyClaim, idempotency_complete
+from consent_service.ledger.identity import (
+    subject_bind_distinct_id,
+    subject_for_write,
+    subject_link_user,
+)
+from consent_service.ledger.models import ConsentRecord, ConsentState, Subject
+from consent_service.ledger.policies import policy_snapshot
+from consent_service.ledger.records import Evidence, consent_record_append, ledger_write
+from consent_service.ledger.selectors import (
+    ConsentView,
+    consent_payload,
+    consent_view,
+    subject_by_visitor,
+    subject_state,
+    undecided_purposes,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+CREATED = 201
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: the browser's visitor id, the logged-in user, and the request's evidence."""
+
+    visitor_id: str
+    user: User | None
+    evidence: Evidence
+
+
+def subject_current(*, caller: Caller) -> Subject | None:
+    """The caller's subject, linking the visitor to the user on the first call after login."""
+    subject = subject_by_visitor(visitor_id=caller.visitor_id)
+    if caller.user is not None and (subject is None or subject.user_id != caller.user.pk):
+        subject = subject_link_user(
+            visitor_id=caller.visitor_id, user=caller.user, evidence=caller.evidence
+        )
+    return subject
+
+
+def consent_current(*, caller: Caller) -> ConsentView:
+    """The caller's effective consent; records a GPC refusal when nothing is decided."""
+    subject = subject_current(caller=caller)
+    view = consent_view(state=subject_state(subject), gpc=caller.evidence.gpc)
+    if caller.evidence.gpc and undecided_purposes(view):
+        view = consent_view(state=_record_gpc_refusal(caller), gpc=True)
+    return view
+
+
+def consent_decide(
+    *,
+    caller: Caller,
+    choices: dict[str, bool],
+    policy_version: str,
+    source: str,
+    distinct_id: str | None = None,
+    idempotency: IdempotencyClaim | None = None,
+) -> dict[str, Any]:
+    current = policy_snapshot().current_version
+    if policy_version != current:
+        raise StalePolicyVersion(
+            f"Policy version {policy_version!r} is not current; the current one is {current!r}.",
+            attr="policy_version",
+            extra={"current_policy_version": current},
+        )
+    with ledger_write() as head:
+        subject = subject_for_write(
+            head=head, visitor_id=caller.visitor_id, user=caller.user, evidence=caller.evidence
+        )
+        if distinct_id:
+            subject_bind_distinct_id(subject=subject, distinct_id=distinct_id)
+        state = consent_record_append(
+            head=head,
+            subject=subject,
+            choices=choices,
+            action=ConsentRecord.Action.DECIDE,
+            source=source,
+            policy_version=policy_version,
+            evidence=caller.evidence,
+        )
+        return _payload(state, caller, idempotency)
+
+
+def consent_withdraw(
+    *, caller: Caller, source: str, idempotency: IdempotencyClaim | None = None
+) -> dict[str, Any]:
+    """Art. 7(3): one call refuses every purpose."""
+    snapshot = policy_snapshot()
+    with ledger_write() as head:
+        subject = subject_for_write(
+            head=head, visitor_id=caller.visitor_id, user=caller.user, evidence=caller.evidence
+        )
+        state = consent_record_append(
+            head=head,
+            subject=subject,
+            choices=dict.fromkeys(snapshot.purposes, False),
+            action=ConsentRecord.Action.WITHDRAW,
+            source=source,
+            policy_version=snapshot.current_version,
+            evidence=caller.evidence,
+        )
+        return _payload(state, caller, idempotency)
+
+
+def _payload(
+    state: ConsentState, caller: Caller, idempotency: IdempotencyClaim | None
+) -> dict[str, Any]:
+    body = consent_payload(consent_view(state=state, gpc=caller.evidence.gpc))
+    if idempotency is not None:
+        idempotency_complete(claim=idempotency, status=CREATED, body=body)
+    return body
+
+
+def _record_gpc_refusal(caller: Caller) -> ConsentState:
+    """Sec-GPC: 1 with no current decision counts as refusing the undecided purposes."""
+    snapshot = policy_snapshot()
+    with ledger_write() as head:
+        subject = subject_for_write(
+            head=head, visitor_id=caller.visitor_id, user=caller.user, evidence=caller.evidence
+        )
+        state = ConsentState.objects.filter(subject=subject).first()
+        undecided = undecided_purposes(consent_view(state=state, gpc=True))
+        if state is not None and not undecided:
+            return state  # a concurrent request recorded it first
+        return consent_record_append(
+            head=head,
+            subject=subject,
+            choices=dict.fromkeys(undecided, False),
+            action=ConsentRecord.Action.DECIDE,
+            source=ConsentRecord.Source.GPC,
+            policy_version=snapshot.current_version,
+            evidence=caller.evidence,
+        )

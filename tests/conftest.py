@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test import Client
+
+from consent_service.core.conf import conf
+from consent_service.ledger.policies import policy_cache_clear
+
+CONFIG_URL = "/api/v1/analytics/config/"
+CONSENT_URL = "/api/v1/consent/"
+WITHDRAW_URL = "/api/v1/consent/withdraw/"
+HISTORY_URL = "/api/v1/consent/history/"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> Iterator[None]:
+    """Per-process caches must not carry rows of a rolled-back test into the next."""
+    policy_cache_clear()
+    conf.cache_clear()
+    cache.clear()
+    yield
+    policy_cache_clear()
+
+
+@pytest.fixture
+def postgres_only() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://…")
+
+
+class Visitor:
+    """A browser: keeps cookies, enforces CSRF like a real one, speaks JSON."""
+
+    def __init__(self, **headers: str) -> None:
+        self.client = Client(enforce_csrf_checks=True, headers=headers)
+
+    @property
+    def csrf_token(self) -> str:
+        if "csrftoken" not in self.client.cookies:
+            self.config()
+        return self.client.cookies["csrftoken"].value
+
+    @property
+    def visitor_id_cookie(self) -> str | None:
+        morsel = self.client.cookies.get("consent_vid")
+        return morsel.value if morsel else None
+
+    def config(self, **headers: str) -> Any:
+        return self.client.get(CONFIG_URL, headers=headers)
+
+    def consent(self, **headers: str) -> Any:
+        return self.client.get(CONSENT_URL, headers=headers)
+
+    def history(self, **params: str) -> Any:
+        return self.client.get(HISTORY_URL, params)
+
+    def decide(self, purposes: dict[str, Any], policy_version: str = "1", **extra: Any) -> Any:
+        headers = extra.pop("headers", {})
+        body = {"purposes": purposes, "policy_version": policy_version, **extra}
+        return self.post(CONSENT_URL, body, headers=headers)
+
+    def withdraw(self, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        return self.post(WITHDRAW_URL, body if body is not None else {}, headers=headers or {})
+
+    def post(self, url: str, body: Any, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        data = body if isinstance(body, str | bytes) else json.dumps(body)
+        headers = {"X-CSRFToken": self.csrf_token, **(headers or {})}
+        content_type = kw.pop("content_type", "application/json")
+        return self.client.post(url, data, content_type=content_type, headers=headers, **kw)
+
+
+@pytest.fixture
+def visitor() -> Visitor:
+    return Visitor()
+
+
+@pytest.fixture
+def make_visitor() -> Any:
+    return Visitor
