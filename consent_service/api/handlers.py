@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from django.views import defaults
+from django.views import csrf, defaults
 
 from consent_service.api.errors import ErrorBody, json_error
 
@@ -30,5 +30,7 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    body = ErrorBody("permission_error", "csrf_failed", f"CSRF failed: {reason}")
-    return json_error(request, 403, body)
+    if request.path.startswith(API_PREFIX):
+        body = ErrorBody("permission_error", "csrf_failed", f"CSRF failed: {reason}")
+        return json_error(request, 403, body)
+    return csrf.csrf_failure(request, reason)

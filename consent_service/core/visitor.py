@@ -47,6 +47,12 @@ def visitor_for(request: HttpRequest) -> Visitor:
     return visitor
 
 
+def rotate_visitor(request: HttpRequest) -> None:
+    """Start a new visitor: after logout the browser may be someone else's (a shared
+    computer), so it must not keep the last user's consent."""
+    setattr(request, _ATTR, Visitor(id=new_visitor_id(), is_new=True))
+
+
 def renew_visitor_cookie(request: HttpRequest) -> None:
     visitor_for(request).renew = True
 

@@ -16,6 +16,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
+from rest_framework.utils.mediatypes import media_type_matches
 from rest_framework.views import APIView
 
 from consent_service.api.errors import ErrorSerializer
@@ -120,7 +121,7 @@ class ConsentWithdrawApi(WriteThrottled):
     )
     def post(self, request: Request) -> Response:
         def write(claim: IdempotencyClaim | None) -> dict[str, Any]:
-            serializer = ConsentWithdrawInputSerializer(data=request.data or {})
+            serializer = ConsentWithdrawInputSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             return consent_withdraw(
                 caller=caller_from_request(request._request),
@@ -161,6 +162,7 @@ class ConsentHistoryApi(ListAPIView[ConsentRecord]):
 def idempotent_write(
     request: Request, write: Callable[[IdempotencyClaim | None], dict[str, Any]]
 ) -> Response:
+    _refuse_unparsable_body(request)
     renew_visitor_cookie(request._request)
     key = request.headers.get("Idempotency-Key")
     if key is None:
@@ -181,6 +183,16 @@ def idempotent_write(
         idempotency_release(claim=claim)
         raise
     return Response(body, status=201, headers=NO_STORE)
+
+
+def _refuse_unparsable_body(request: Request) -> None:
+    """Once the CSRF check has read a multipart body, DRF parses it as empty instead of
+    refusing it, so a form POST to withdraw would succeed; refuse any body no parser takes."""
+    if request.META.get("CONTENT_LENGTH", "") in {"", "0"}:
+        return
+    accepted = [parser.media_type for parser in request.parsers or () if parser.media_type]
+    if not any(media_type_matches(media, request.content_type) for media in accepted):
+        raise exceptions.UnsupportedMediaType(request.content_type)
 
 
 def _fingerprint(request: Request) -> str:

@@ -21,6 +21,8 @@ from consent_service.ledger.models import (
     Subject,
 )
 
+USER_AGENT_MAX = 512
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -67,6 +69,7 @@ def consent_record_append(
     extends a decision's lifetime.
     """
     nonce = secrets.token_hex(16)
+    user_agent = evidence.user_agent[:USER_AGENT_MAX]  # digest what is stored, no more
     record = ConsentRecord(
         seq=head.seq + 1,
         subject=subject,
@@ -78,7 +81,7 @@ def consent_record_append(
         recorded_at=timezone.now(),
         request_id=evidence.request_id,
         evidence_sha256=evidence_digest(
-            nonce=nonce, ip_truncated=evidence.ip_truncated, user_agent=evidence.user_agent
+            nonce=nonce, ip_truncated=evidence.ip_truncated, user_agent=user_agent
         ),
         prev_hash=head.hash,
     )
@@ -88,7 +91,7 @@ def consent_record_append(
         record=record,
         nonce=nonce,
         ip_truncated=evidence.ip_truncated,
-        user_agent=evidence.user_agent[:512],
+        user_agent=user_agent,
     )
     head.seq, head.hash = record.seq, record.hash
     head.save(update_fields=["seq", "hash"])

@@ -1,0 +1,25 @@
+"""Settings for benchmarks/config_endpoint.py: the product settings, served plainly.
+
+Plain HTTP on 127.0.0.1 (no secure cookies), DEBUG off (so no query log is kept), a
+write throttle that never interferes, and a URLconf that adds the hello-world baseline.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "benchmark-only-insecure-secret-key-0123456789abcdef")
+os.environ.setdefault("DJANGO_SECURE_COOKIES", "0")
+
+from config.settings import *  # noqa: E402,F403
+
+ROOT_URLCONF = "benchmarks.urls"
+DEBUG = False
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "127.0.0.1", "localhost"]  # noqa: F405
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+CONSENT_VISITOR_COOKIE_SECURE = False
+REST_FRAMEWORK = {  # noqa: F405
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {"consent_write": "1000000/min"},
+}

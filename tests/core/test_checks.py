@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+from config.env import EnvError, env_bool, env_int, env_list
+from consent_service.core.checks import check_consent_settings, check_posthog_settings
+
+
+def ids(messages) -> list[str]:
+    return sorted(message.id for message in messages)
+
+
+def test_default_settings_pass_the_checks():
+    assert check_posthog_settings(None) == []
+    assert check_consent_settings(None) == []
+
+
+@override_settings(POSTHOG_HOST="us.i.posthog.com", POSTHOG_PERSON_PROFILES="sometimes")
+def test_bad_posthog_settings_are_reported():
+    assert ids(check_posthog_settings(None)) == ["consent.E001", "consent.E002"]
+
+
+@override_settings(POSTHOG_API_KEY="phx_personal_key_by_mistake")
+def test_a_personal_key_in_place_of_the_project_token_warns():
+    assert ids(check_posthog_settings(None)) == ["consent.W001"]
+
+
+@override_settings(
+    CONSENT_MAX_AGE_DAYS=0, RECORDING_SAMPLE_RATE=1.5, CONSENT_TRUSTED_PROXIES=["nope"]
+)
+def test_bad_consent_settings_are_reported():
+    assert ids(check_consent_settings(None)) == ["consent.E003", "consent.E004", "consent.E006"]
+
+
+def test_env_readers_reject_malformed_values(monkeypatch):
+    monkeypatch.setenv("X_BOOL", "maybe")
+    monkeypatch.setenv("X_INT", "ten")
+    monkeypatch.setenv("X_LIST", " a, ,b ")
+
+    with pytest.raises(EnvError):
+        env_bool("X_BOOL")
+    with pytest.raises(EnvError):
+        env_int("X_INT", 1)
+    assert env_list("X_LIST") == ["a", "b"]

@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from consent_service.ledger.models import ConsentRecord, Subject, SubjectIdentifier
+from tests.conftest import Visitor
+
+pytestmark = pytest.mark.django_db
+
+GRANT_ALL = {"analytics": True, "session_replay": True}
+REFUSE_ALL = {"analytics": False, "session_replay": False}
+START = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def user() -> User:
+    return User.objects.create_user("ada", password="irrelevant-password-42")
+
+
+def granted(body: dict[str, Any]) -> dict[str, bool]:
+    return {key: purpose["granted"] for key, purpose in body["purposes"].items()}
+
+
+def user_subject(user: User) -> Subject:
+    return Subject.objects.get(user=user)
+
+
+def test_login_links_the_visitors_subject_to_the_user(visitor, user):
+    visitor.decide(GRANT_ALL)
+    anonymous = Subject.objects.get()
+    assert anonymous.user is None
+    visitor.client.force_login(user)
+
+    body = visitor.consent().json()
+
+    anonymous.refresh_from_db()
+    assert anonymous.user == user
+    assert granted(body) == {"analytics": True, "session_replay": True}
+    assert Subject.objects.count() == 1
+    assert ConsentRecord.objects.count() == 1  # linking alone records nothing
+
+
+def test_a_logged_in_users_decision_is_stored_on_their_subject(visitor, user):
+    visitor.client.force_login(user)
+
+    response = visitor.decide(GRANT_ALL)
+
+    assert response.status_code == 201
+    assert ConsentRecord.objects.get().subject == user_subject(user)
+
+
+def test_the_users_consent_follows_them_to_another_browser(make_visitor, user):
+    laptop, phone = make_visitor(), make_visitor()
+    laptop.client.force_login(user)
+    laptop.decide(GRANT_ALL)
+    phone.client.force_login(user)
+
+    body = phone.consent().json()
+
+    assert granted(body) == {"analytics": True, "session_replay": True}
+    assert SubjectIdentifier.objects.filter(subject=user_subject(user), kind="visitor").count() == 2
+
+
+def test_a_newer_anonymous_decision_wins_over_the_users_older_one(make_visitor, user, time_machine):
+    time_machine.move_to(START)
+    laptop = make_visitor()
+    laptop.client.force_login(user)
+    laptop.decide(REFUSE_ALL)
+    time_machine.move_to(START + timedelta(days=3))
+    phone = make_visitor()
+    phone.decide(GRANT_ALL)
+    time_machine.move_to(START + timedelta(days=4))
+    phone.client.force_login(user)
+
+    body = phone.consent().json()
+
+    assert granted(body) == {"analytics": True, "session_replay": True}
+    carried = ConsentRecord.objects.get(source=ConsentRecord.Source.LOGIN)
+    assert carried.subject == user_subject(user)
+    assert carried.choices == GRANT_ALL
+    # The carried decision keeps its original time, so carrying never extends its lifetime.
+    assert body["purposes"]["analytics"]["decided_at"].startswith("2026-05-07T08:00")
+    assert laptop.consent().json()["purposes"]["analytics"]["granted"] is True
+
+
+def test_both_histories_are_kept_after_linking(make_visitor, user, time_machine):
+    time_machine.move_to(START)
+    laptop = make_visitor()
+    laptop.client.force_login(user)
+    laptop.decide(REFUSE_ALL)
+    time_machine.move_to(START + timedelta(hours=1))
+    phone = make_visitor()
+    phone.decide(GRANT_ALL)
+    phone.client.force_login(user)
+    phone.consent()
+
+    history = phone.history().json()["results"]
+
+    assert [(r["source"], r["choices"]) for r in history] == [
+        ("login", GRANT_ALL),
+        ("api", GRANT_ALL),
+        ("api", REFUSE_ALL),
+    ]
+    assert laptop.history().json()["results"] == history
+    assert ConsentRecord.objects.filter(subject__user__isnull=True).count() == 1
+
+
+def test_an_older_anonymous_decision_does_not_override_the_users_newer_one(
+    make_visitor, user, time_machine
+):
+    time_machine.move_to(START)
+    phone = make_visitor()
+    phone.decide(GRANT_ALL)
+    time_machine.move_to(START + timedelta(days=1))
+    laptop = make_visitor()
+    laptop.client.force_login(user)
+    laptop.decide(REFUSE_ALL)
+    time_machine.move_to(START + timedelta(days=2))
+    phone.client.force_login(user)
+
+    body = phone.consent().json()
+
+    assert granted(body) == {"analytics": False, "session_replay": False}
+    assert body["purposes"]["analytics"]["choice"] is False
+    assert not ConsentRecord.objects.filter(source="login").exists()
+    assert len(phone.history().json()["results"]) == 2
+
+
+def test_linking_happens_once(make_visitor, user):
+    phone = make_visitor()
+    phone.decide(GRANT_ALL)
+    phone.client.force_login(user)
+
+    phone.consent()
+    phone.config()
+    phone.consent()
+
+    assert Subject.objects.filter(user=user).count() == 1
+    assert ConsentRecord.objects.count() == 1
+
+
+def test_a_gpc_refusal_is_not_carried_over_a_users_explicit_decision(
+    make_visitor, user, time_machine
+):
+    time_machine.move_to(START)
+    laptop = make_visitor()
+    laptop.client.force_login(user)
+    laptop.decide(GRANT_ALL)
+    time_machine.move_to(START + timedelta(days=1))
+    phone = Visitor(**{"Sec-GPC": "1"})
+    phone.consent()  # records a GPC refusal for the anonymous phone
+    phone.client.force_login(user)
+
+    body = phone.consent().json()
+
+    assert granted(body) == {"analytics": True, "session_replay": True}
+    assert not ConsentRecord.objects.filter(source="login").exists()
+
+
+def test_a_distinct_id_bound_anonymously_moves_to_the_user_at_login(visitor, user):
+    owner = User.objects.create_user("grace", password="irrelevant-password-42")
+    other = Visitor()
+    other.client.force_login(owner)
+    other.decide(REFUSE_ALL)
+    visitor.decide(GRANT_ALL, distinct_id="device-123")
+    visitor.client.force_login(user)
+    visitor.consent()
+
+    bound = SubjectIdentifier.objects.get(kind="distinct_id", value="device-123")
+
+    assert bound.subject == user_subject(user)
+
+
+def test_a_second_user_on_the_same_browser_does_not_inherit_the_first_users_consent(visitor, user):
+    second = User.objects.create_user("grace", password="irrelevant-password-42")
+    visitor.decide(GRANT_ALL)
+    visitor.client.force_login(user)
+    assert granted(visitor.consent().json()) == {"analytics": True, "session_replay": True}
+    visitor.client.logout()
+    visitor.client.force_login(second)
+
+    body = visitor.consent().json()
+
+    assert body["needs_prompt"] is True
+    assert granted(body) == {"analytics": False, "session_replay": False}
+    assert visitor.config().json()["options"]["opt_out_capturing_by_default"] is True
+    assert visitor.history().json()["results"] == []
+    assert Subject.objects.get(user=user).records.count() == 1
+
+
+def test_the_second_users_decision_does_not_touch_the_first_users(visitor, user):
+    second = User.objects.create_user("grace", password="irrelevant-password-42")
+    visitor.client.force_login(user)
+    visitor.decide(GRANT_ALL)
+    visitor.client.logout()
+    visitor.client.force_login(second)
+
+    visitor.decide(REFUSE_ALL)
+
+    first_state = user_subject(user).state.purposes
+    second_state = user_subject(second).state.purposes
+    assert {key: entry["granted"] for key, entry in first_state.items()} == GRANT_ALL
+    assert {key: entry["granted"] for key, entry in second_state.items()} == REFUSE_ALL
+
+
+def test_the_first_user_logging_back_in_gets_their_consent_back(visitor, user):
+    second = User.objects.create_user("grace", password="irrelevant-password-42")
+    visitor.client.force_login(user)
+    visitor.decide(GRANT_ALL)
+    visitor.client.logout()
+    visitor.client.force_login(second)
+    visitor.consent()
+    visitor.client.logout()
+    visitor.client.force_login(user)
+
+    body = visitor.consent().json()
+
+    assert granted(body) == {"analytics": True, "session_replay": True}
+
+
+def test_logout_starts_a_new_visitor_without_the_users_consent(make_visitor, django_user_model):
+    user = django_user_model.objects.create_user("shared", password="pw", is_staff=True)
+    browser = make_visitor()
+    browser.client.force_login(user)
+    assert browser.decide({"analytics": True, "session_replay": True}).status_code == 201
+    before = browser.visitor_id_cookie
+
+    # Log out through a real view: the test client's own logout() drops every cookie.
+    logout = browser.client.post("/admin/logout/", headers={"X-CSRFToken": browser.csrf_token})
+    assert logout.status_code == 200
+    after_logout = browser.consent().json()
+
+    assert browser.visitor_id_cookie != before
+    assert after_logout["purposes"]["analytics"]["granted"] is False
+    assert after_logout["needs_prompt"] is True
