@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.middleware.csrf import get_token
 from django.utils.cache import patch_vary_headers
 from drf_spectacular.utils import extend_schema
@@ -14,13 +15,19 @@ from consent_service.ledger.services import consent_current
 
 
 class AnalyticsConfigApi(APIView):
+    # Read-only and called on every page load: Django's own middleware already set
+    # request.user, so DRF's authentication and permission passes add only cost.
+    authentication_classes = ()
+    permission_classes = ()
+
     @extend_schema(
         operation_id="analytics_config_retrieve",
         summary="posthog-js init options for the calling visitor",
         responses={200: ClientConfigSerializer},
     )
     def get(self, request: Request) -> Response:
-        get_token(request._request)  # sets the CSRF cookie the banner's POST will need
+        if settings.CSRF_COOKIE_NAME not in request.COOKIES:
+            get_token(request._request)  # sets the CSRF cookie the banner's POST will need
         consent = consent_current(caller=caller_from_request(request._request))
         response = Response(client_config(consent=consent))
         response["Cache-Control"] = "private, no-store"

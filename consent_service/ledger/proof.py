@@ -90,7 +90,7 @@ def subject_current_state(*, subject: Subject) -> dict[str, dict[str, Any]]:
     """Per purpose: the stored decision and whether it is in effect now (not expired or stale)."""
     state = ConsentState.objects.filter(subject=subject).first()
     entries: dict[str, dict[str, Any]] = state.purposes if state else {}
-    view = consent_view(state=state, gpc=False)
+    view = consent_view(purposes=entries, gpc=False)
     keys = [*view.purposes, *(key for key in entries if key not in view.purposes)]
     return {key: _state_entry(entries.get(key), view.purposes.get(key)) for key in keys}
 

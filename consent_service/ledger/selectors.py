@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -47,18 +50,41 @@ def subject_by_visitor(*, visitor_id: str) -> Subject | None:
     return identifier.subject if identifier else None
 
 
-def subject_state(subject: Subject | None) -> ConsentState | None:
-    if subject is None:
+@dataclass(frozen=True)
+class VisitorConsent:
+    subject_id: int
+    user_id: int | None
+    purposes: dict[str, Any]
+
+
+_VISITOR_CONSENT_SQL = (
+    f"SELECT s.id, s.user_id, st.purposes FROM {SubjectIdentifier._meta.db_table} i"
+    f" JOIN {Subject._meta.db_table} s ON s.id = i.subject_id"
+    f" LEFT JOIN {ConsentState._meta.db_table} st ON st.subject_id = s.id"
+    " WHERE i.kind = %s AND i.value = %s"
+)
+
+
+def visitor_consent(*, visitor_id: str) -> VisitorConsent | None:
+    """The visitor's stored decisions in one indexed query, without the ORM: this runs on
+    every config call, where building and compiling a queryset cost more than the query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_VISITOR_CONSENT_SQL, [SubjectIdentifier.Kind.VISITOR, visitor_id])
+        row = cursor.fetchone()
+    if row is None:
         return None
-    return getattr(subject, "state", None)
+    subject_id, user_id, purposes = row
+    if isinstance(purposes, str | bytes):  # both backends hand JSON columns back as text
+        purposes = json.loads(purposes)
+    return VisitorConsent(subject_id, user_id, purposes or {})
 
 
 def consent_view(
-    *, state: ConsentState | None, gpc: bool, now: datetime | None = None
+    *, purposes: Mapping[str, Any] | None, gpc: bool, now: datetime | None = None
 ) -> ConsentView:
     now = now or timezone.now()
     snapshot = policy_snapshot()
-    entries: dict[str, dict[str, Any]] = state.purposes if state else {}
+    entries: Mapping[str, dict[str, Any]] = purposes or {}
     purposes = {key: _purpose_view(entries.get(key), snapshot, now) for key in snapshot.purposes}
     latest = max(entries.values(), key=lambda entry: entry["seq"], default=None)
     expiries = [

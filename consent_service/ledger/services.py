@@ -20,8 +20,8 @@ from consent_service.ledger.selectors import (
     consent_payload,
     consent_view,
     subject_by_visitor,
-    subject_state,
     undecided_purposes,
+    visitor_consent,
 )
 
 if TYPE_CHECKING:
@@ -51,11 +51,21 @@ def subject_current(*, caller: Caller) -> Subject | None:
 
 def consent_current(*, caller: Caller) -> ConsentView:
     """The caller's effective consent; records a GPC refusal when nothing is decided."""
-    subject = subject_current(caller=caller)
-    view = consent_view(state=subject_state(subject), gpc=caller.evidence.gpc)
+    view = consent_view(purposes=_stored_purposes(caller), gpc=caller.evidence.gpc)
     if caller.evidence.gpc and undecided_purposes(view):
-        view = consent_view(state=_record_gpc_refusal(caller), gpc=True)
+        view = consent_view(purposes=_record_gpc_refusal(caller).purposes, gpc=True)
     return view
+
+
+def _stored_purposes(caller: Caller) -> dict[str, Any] | None:
+    found = visitor_consent(visitor_id=caller.visitor_id)
+    if caller.user is None or (found is not None and found.user_id == caller.user.pk):
+        return found.purposes if found else None
+    subject = subject_link_user(
+        visitor_id=caller.visitor_id, user=caller.user, evidence=caller.evidence
+    )
+    state = ConsentState.objects.filter(subject=subject).first() if subject else None
+    return state.purposes if state else None
 
 
 def consent_decide(
@@ -116,7 +126,7 @@ def consent_withdraw(
 def _payload(
     state: ConsentState, caller: Caller, idempotency: IdempotencyClaim | None
 ) -> dict[str, Any]:
-    body = consent_payload(consent_view(state=state, gpc=caller.evidence.gpc))
+    body = consent_payload(consent_view(purposes=state.purposes, gpc=caller.evidence.gpc))
     if idempotency is not None:
         idempotency_complete(claim=idempotency, status=CREATED, body=body)
     return body
@@ -130,7 +140,8 @@ def _record_gpc_refusal(caller: Caller) -> ConsentState:
             head=head, visitor_id=caller.visitor_id, user=caller.user, evidence=caller.evidence
         )
         state = ConsentState.objects.filter(subject=subject).first()
-        undecided = undecided_purposes(consent_view(state=state, gpc=True))
+        stored = state.purposes if state else None
+        undecided = undecided_purposes(consent_view(purposes=stored, gpc=True))
         if state is not None and not undecided:
             return state  # a concurrent request recorded it first
         return consent_record_append(
