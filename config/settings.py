@@ -87,7 +87,7 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "consent_service.core.cache.PooledRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "consent",
         }
@@ -174,6 +174,8 @@ CONSENT_MAX_AGE_DAYS = env_int("CONSENT_MAX_AGE_DAYS", 395)
 CONSENT_PROXY_PREFIX = "/" + env_str("CONSENT_PROXY_PREFIX", "ph").strip("/")
 CONSENT_TRUSTED_PROXIES = env_list("CONSENT_TRUSTED_PROXIES", [])
 CONSENT_VISITOR_COOKIE_NAME = env_str("CONSENT_VISITOR_COOKIE_NAME", "consent_vid")
+# Redis entries are invalidated on every write; per-process ones only expire, so keep them short.
+CONSENT_CACHE_SECONDS = env_int("CONSENT_CACHE_SECONDS", 300 if REDIS_URL else 5)
 CONSENT_VISITOR_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # --- Session recording ----------------------------------------------------------------

@@ -56,3 +56,17 @@ def check_consent_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage
                 )
             )
     return errors
+
+
+@register(deploy=True)
+def check_shared_cache(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    if settings.REDIS_URL:
+        return []
+    return [
+        Warning(
+            "REDIS_URL is not set: each process caches consent on its own, so with more "
+            "than one process a withdrawal reaches the others only after "
+            f"CONSENT_CACHE_SECONDS ({settings.CONSENT_CACHE_SECONDS} s).",
+            id="consent.W002",
+        )
+    ]

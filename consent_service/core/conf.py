@@ -30,6 +30,7 @@ class Conf:
     trusted_proxies: tuple[Network, ...]
     visitor_cookie_name: str
     visitor_cookie_secure: bool
+    consent_cache_seconds: int
     recording_mask_all_inputs: bool
     recording_mask_text_selector: str
     recording_block_selector: str
@@ -56,6 +57,7 @@ def conf() -> Conf:
         trusted_proxies=parse_networks(settings.CONSENT_TRUSTED_PROXIES),
         visitor_cookie_name=settings.CONSENT_VISITOR_COOKIE_NAME,
         visitor_cookie_secure=settings.CONSENT_VISITOR_COOKIE_SECURE,
+        consent_cache_seconds=settings.CONSENT_CACHE_SECONDS,
         recording_mask_all_inputs=settings.RECORDING_MASK_ALL_INPUTS,
         recording_mask_text_selector=settings.RECORDING_MASK_TEXT_SELECTOR,
         recording_block_selector=settings.RECORDING_BLOCK_SELECTOR,

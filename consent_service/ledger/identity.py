@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from consent_service.ledger.models import ConsentRecord, ConsentState, LedgerHead, Subject
 from consent_service.ledger.models import SubjectIdentifier as Identifier
 from consent_service.ledger.records import Evidence, consent_record_append, ledger_write
+from consent_service.ledger.visitor_consent import visitor_consent_refresh
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -63,7 +64,10 @@ def subject_link_user(*, visitor_id: str, user: User, evidence: Evidence) -> Sub
     if visitor_subject is None and not Subject.objects.filter(user=user).exists():
         return None  # nothing to link yet: no lock taken on this read
     with ledger_write() as head:
-        return _linked_subject(head=head, visitor_id=visitor_id, user=user, evidence=evidence)
+        subject = _linked_subject(head=head, visitor_id=visitor_id, user=user, evidence=evidence)
+        if subject is not None:
+            visitor_consent_refresh(subject_id=subject.pk)
+        return subject
 
 
 def subject_bind_distinct_id(*, subject: Subject, distinct_id: str) -> bool:

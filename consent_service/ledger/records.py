@@ -20,6 +20,7 @@ from consent_service.ledger.models import (
     LedgerHead,
     Subject,
 )
+from consent_service.ledger.visitor_consent import visitor_consent_refresh
 
 USER_AGENT_MAX = 512
 
@@ -115,4 +116,5 @@ def _fold_into_state(
         subject=subject,
         defaults={"purposes": purposes, "last_record": record, "updated_at": record.recorded_at},
     )
+    visitor_consent_refresh(subject_id=subject.pk)
     return state

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from consent_service.core.conf import conf
-from consent_service.ledger.models import ConsentRecord, ConsentState, Subject, SubjectIdentifier
+from consent_service.ledger.models import ConsentRecord, Subject, SubjectIdentifier
 from consent_service.ledger.policies import PolicySnapshot, policy_snapshot
 
 
@@ -48,35 +46,6 @@ def subject_by_visitor(*, visitor_id: str) -> Subject | None:
         .first()
     )
     return identifier.subject if identifier else None
-
-
-@dataclass(frozen=True)
-class VisitorConsent:
-    subject_id: int
-    user_id: int | None
-    purposes: dict[str, Any]
-
-
-_VISITOR_CONSENT_SQL = (
-    f"SELECT s.id, s.user_id, st.purposes FROM {SubjectIdentifier._meta.db_table} i"
-    f" JOIN {Subject._meta.db_table} s ON s.id = i.subject_id"
-    f" LEFT JOIN {ConsentState._meta.db_table} st ON st.subject_id = s.id"
-    " WHERE i.kind = %s AND i.value = %s"
-)
-
-
-def visitor_consent(*, visitor_id: str) -> VisitorConsent | None:
-    """The visitor's stored decisions in one indexed query, without the ORM: this runs on
-    every config call, where building and compiling a queryset cost more than the query."""
-    with connection.cursor() as cursor:
-        cursor.execute(_VISITOR_CONSENT_SQL, [SubjectIdentifier.Kind.VISITOR, visitor_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    subject_id, user_id, purposes = row
-    if isinstance(purposes, str | bytes):  # both backends hand JSON columns back as text
-        purposes = json.loads(purposes)
-    return VisitorConsent(subject_id, user_id, purposes or {})
 
 
 def consent_view(

@@ -21,8 +21,8 @@ from consent_service.ledger.selectors import (
     consent_view,
     subject_by_visitor,
     undecided_purposes,
-    visitor_consent,
 )
+from consent_service.ledger.visitor_consent import visitor_consent
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
