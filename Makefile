@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+SANDBOX_PORT ?= 8010
 STAMP := $(VENV)/.installed
 RUN_DIR := .run
 MANAGE := $(BIN)/python manage.py
@@ -21,10 +22,23 @@ $(RUN_DIR)/secret_key:
 	$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
 	chmod 600 $@
 
+# Without POSTHOG_API_KEY, the local PostHog sandbox runs beside the service and takes
+# every PostHog role (ingestion, assets, persons API), so nothing leaves the machine.
 run: $(STAMP) $(RUN_DIR)/secret_key
-	DJANGO_SECRET_KEY_FILE=$(RUN_DIR)/secret_key DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(MANAGE) migrate --noinput
-	DJANGO_SECRET_KEY_FILE=$(RUN_DIR)/secret_key DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(MANAGE) consent_defaults
-	DJANGO_SECRET_KEY_FILE=$(RUN_DIR)/secret_key DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(MANAGE) runserver 127.0.0.1:$(PORT)
+	@set -e; \
+	export DJANGO_SECRET_KEY_FILE=$(RUN_DIR)/secret_key DJANGO_DEBUG=$${DJANGO_DEBUG:-1}; \
+	$(MANAGE) migrate --noinput; \
+	$(MANAGE) consent_defaults; \
+	if [ -z "$$POSTHOG_API_KEY" ]; then \
+		sandbox=http://127.0.0.1:$(SANDBOX_PORT); \
+		$(MANAGE) posthog_sandbox --host 127.0.0.1 --port $(SANDBOX_PORT) & \
+		trap "kill $$! 2>/dev/null" EXIT INT TERM; \
+		export POSTHOG_API_KEY=phc_sandbox POSTHOG_PROJECT_ID=1 \
+			POSTHOG_PERSONAL_API_KEY=phx_sandbox POSTHOG_HOST=$$sandbox \
+			POSTHOG_ASSETS_HOST=$$sandbox POSTHOG_APP_HOST=$$sandbox; \
+		echo "PostHog sandbox: $$sandbox/_sandbox/"; \
+	fi; \
+	$(MANAGE) runserver 127.0.0.1:$(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

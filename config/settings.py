@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "consent_service.api",
     "consent_service.ledger",
     "consent_service.client_config",
+    "consent_service.proxy",
+    "consent_service.sandbox",
 ]
 
 MIDDLEWARE = [
@@ -157,6 +159,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # httpx logs every request at INFO: one line per proxied event batch is noise.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
 
 # --- PostHog --------------------------------------------------------------------------
@@ -177,6 +181,14 @@ CONSENT_VISITOR_COOKIE_NAME = env_str("CONSENT_VISITOR_COOKIE_NAME", "consent_vi
 # Redis entries are invalidated on every write; per-process ones only expire, so keep them short.
 CONSENT_CACHE_SECONDS = env_int("CONSENT_CACHE_SECONDS", 300 if REDIS_URL else 5)
 CONSENT_VISITOR_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Proxy ----------------------------------------------------------------------------
+CONSENT_PROXY_MAX_BODY_BYTES = env_int("CONSENT_PROXY_MAX_BODY_BYTES", 25 * 1024 * 1024)
+CONSENT_PROXY_MAX_DECODED_BYTES = env_int("CONSENT_PROXY_MAX_DECODED_BYTES", 64 * 1024 * 1024)
+CONSENT_PROXY_MAX_EVENTS = env_int("CONSENT_PROXY_MAX_EVENTS", 2000)
+CONSENT_PROXY_CONNECT_TIMEOUT = env_float("CONSENT_PROXY_CONNECT_TIMEOUT", 3.0)
+CONSENT_PROXY_READ_TIMEOUT = env_float("CONSENT_PROXY_READ_TIMEOUT", 10.0)
+CONSENT_PROXY_POOL_SIZE = env_int("CONSENT_PROXY_POOL_SIZE", 50)
 
 # --- Session recording ----------------------------------------------------------------
 RECORDING_MASK_ALL_INPUTS = env_bool("RECORDING_MASK_ALL_INPUTS", True)

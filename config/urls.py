@@ -4,11 +4,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from consent_service.core.views import index
+from consent_service.proxy.urls import proxy_urls
 
 urlpatterns = [
     path("", index, name="index"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("consent_service.api.urls")),
+    *proxy_urls(),
 ]
 
 handler400 = "consent_service.api.handlers.bad_request"

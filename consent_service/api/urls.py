@@ -3,8 +3,11 @@ from __future__ import annotations
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from consent_service.proxy.apis import ProxyStatsApi
+
 urlpatterns = [
     path("", include("consent_service.ledger.urls")),
     path("", include("consent_service.client_config.urls")),
+    path("proxy/stats/", ProxyStatsApi.as_view(), name="proxy-stats"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]

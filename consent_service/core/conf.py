@@ -31,6 +31,12 @@ class Conf:
     visitor_cookie_name: str
     visitor_cookie_secure: bool
     consent_cache_seconds: int
+    proxy_max_body_bytes: int
+    proxy_max_decoded_bytes: int
+    proxy_max_events: int
+    proxy_connect_timeout: float
+    proxy_read_timeout: float
+    proxy_pool_size: int
     recording_mask_all_inputs: bool
     recording_mask_text_selector: str
     recording_block_selector: str
@@ -58,6 +64,12 @@ def conf() -> Conf:
         visitor_cookie_name=settings.CONSENT_VISITOR_COOKIE_NAME,
         visitor_cookie_secure=settings.CONSENT_VISITOR_COOKIE_SECURE,
         consent_cache_seconds=settings.CONSENT_CACHE_SECONDS,
+        proxy_max_body_bytes=settings.CONSENT_PROXY_MAX_BODY_BYTES,
+        proxy_max_decoded_bytes=settings.CONSENT_PROXY_MAX_DECODED_BYTES,
+        proxy_max_events=settings.CONSENT_PROXY_MAX_EVENTS,
+        proxy_connect_timeout=settings.CONSENT_PROXY_CONNECT_TIMEOUT,
+        proxy_read_timeout=settings.CONSENT_PROXY_READ_TIMEOUT,
+        proxy_pool_size=settings.CONSENT_PROXY_POOL_SIZE,
         recording_mask_all_inputs=settings.RECORDING_MASK_ALL_INPUTS,
         recording_mask_text_selector=settings.RECORDING_MASK_TEXT_SELECTOR,
         recording_block_selector=settings.RECORDING_BLOCK_SELECTOR,

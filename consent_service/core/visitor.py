@@ -36,11 +36,9 @@ def visitor_for(request: HttpRequest) -> Visitor:
     cached: Visitor | None = getattr(request, _ATTR, None)
     if cached is not None:
         return cached
-    raw = request.get_signed_cookie(
-        conf().visitor_cookie_name, default=None, salt=SALT, max_age=COOKIE_MAX_AGE
-    )
-    if raw is not None and _ID_PATTERN.match(raw):
-        visitor = Visitor(id=raw, is_new=False)
+    existing = existing_visitor_id(request)
+    if existing is not None:
+        visitor = Visitor(id=existing, is_new=False)
     else:
         visitor = Visitor(id=new_visitor_id(), is_new=True)
     setattr(request, _ATTR, visitor)
@@ -71,3 +69,11 @@ def apply_visitor_cookie(request: HttpRequest, response: HttpResponseBase) -> No
         samesite="Lax",
     )
     response.headers["Cache-Control"] = "private, no-store"
+
+
+def existing_visitor_id(request: HttpRequest) -> str | None:
+    """The visitor id if the request carries a valid cookie; never creates one."""
+    raw = request.get_signed_cookie(
+        conf().visitor_cookie_name, default=None, salt=SALT, max_age=COOKIE_MAX_AGE
+    )
+    return raw if raw is not None and _ID_PATTERN.match(raw) else None

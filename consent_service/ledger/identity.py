@@ -6,7 +6,6 @@ every other ledger write and need no locks of their own.
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,35 +16,6 @@ from consent_service.ledger.visitor_consent import visitor_consent_refresh
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
-
-logger = logging.getLogger("consent_service.ledger")
-
-MAX_DISTINCT_IDS_PER_SUBJECT = 100
-# Values SDKs send when an app passes an unset variable; binding them would merge strangers.
-PLACEHOLDER_DISTINCT_IDS = frozenset(
-    {
-        "",
-        "0",
-        "anonymous",
-        "null",
-        "undefined",
-        "none",
-        "nan",
-        "[object object]",
-        "guest",
-        "true",
-        "false",
-        "distinct_id",
-        "id",
-        "not_authenticated",
-        "email",
-        "-1",
-    }
-)
-
-
-def distinct_id_is_valid(value: str) -> bool:
-    return 0 < len(value) <= 200 and value.strip().lower() not in PLACEHOLDER_DISTINCT_IDS
 
 
 def subject_for_write(
@@ -68,23 +38,6 @@ def subject_link_user(*, visitor_id: str, user: User, evidence: Evidence) -> Sub
         if subject is not None:
             visitor_consent_refresh(subject_id=subject.pk)
         return subject
-
-
-def subject_bind_distinct_id(*, subject: Subject, distinct_id: str) -> bool:
-    """Bind a PostHog id to the subject. An id already bound elsewhere is never moved."""
-    existing = Identifier.objects.filter(
-        kind=Identifier.Kind.DISTINCT_ID, value=distinct_id
-    ).first()
-    if existing is not None:
-        if existing.subject_id != subject.pk:
-            logger.warning("distinct_id already bound to another subject; not moved")
-        return existing.subject_id == subject.pk
-    bound = Identifier.objects.filter(subject=subject, kind=Identifier.Kind.DISTINCT_ID).count()
-    if bound >= MAX_DISTINCT_IDS_PER_SUBJECT:
-        logger.warning("subject %s has %d distinct_ids; not binding more", subject.uuid, bound)
-        return False
-    Identifier.objects.create(subject=subject, kind=Identifier.Kind.DISTINCT_ID, value=distinct_id)
-    return True
 
 
 def _visitor_subject(visitor_id: str) -> Subject | None:

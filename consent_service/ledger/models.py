@@ -77,6 +77,12 @@ class SubjectIdentifier(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     value = models.CharField(max_length=200)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    refused_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set when consent that covered this PostHog id was withdrawn: the proxy "
+        "refuses it from then on, even after a new grant (PostHog cannot reuse it).",
+    )
 
     class Meta:
         constraints = [

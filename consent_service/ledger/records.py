@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from consent_service.ledger.chain import GENESIS_HASH, evidence_digest, record_hash, timestamp
+from consent_service.ledger.distinct_ids import distinct_ids_refuse
 from consent_service.ledger.models import (
     ConsentEvidence,
     ConsentRecord,
@@ -21,6 +22,8 @@ from consent_service.ledger.models import (
     Subject,
 )
 from consent_service.ledger.visitor_consent import visitor_consent_refresh
+
+ANALYTICS = "analytics"
 
 USER_AGENT_MAX = 512
 
@@ -103,7 +106,8 @@ def _fold_into_state(
     subject: Subject, record: ConsentRecord, carried: dict[str, dict[str, Any]]
 ) -> ConsentState:
     state = ConsentState.objects.filter(subject=subject).first()
-    purposes: dict[str, Any] = dict(state.purposes) if state else {}
+    previous: dict[str, Any] = dict(state.purposes) if state else {}
+    purposes = dict(previous)
     for key, granted in record.choices.items():
         purposes[key] = carried.get(key) or {
             "granted": granted,
@@ -116,5 +120,12 @@ def _fold_into_state(
         subject=subject,
         defaults={"purposes": purposes, "last_record": record, "updated_at": record.recorded_at},
     )
+    if _granted(previous, ANALYTICS) and not _granted(purposes, ANALYTICS):
+        # Data may have reached PostHog under these ids; PostHog cannot reuse a deleted id.
+        distinct_ids_refuse(subject=subject)
     visitor_consent_refresh(subject_id=subject.pk)
     return state
+
+
+def _granted(purposes: dict[str, Any], key: str) -> bool:
+    return bool(purposes.get(key, {}).get("granted"))

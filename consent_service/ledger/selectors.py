@@ -72,6 +72,12 @@ def consent_view(
     )
 
 
+def purposes_granted(purposes: Mapping[str, Any] | None) -> frozenset[str]:
+    """The purposes with a current grant (not expired, not stale)."""
+    view = consent_view(purposes=purposes, gpc=False)
+    return frozenset(key for key, purpose in view.purposes.items() if purpose.granted)
+
+
 def undecided_purposes(view: ConsentView) -> list[str]:
     return [key for key, purpose in view.purposes.items() if not purpose.current]
 

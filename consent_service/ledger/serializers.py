@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from consent_service.ledger.identity import distinct_id_is_valid
+from consent_service.ledger.distinct_ids import distinct_id_is_valid
 from consent_service.ledger.policies import policy_snapshot
 
 

@@ -6,12 +6,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from consent_service.core.exceptions import StalePolicyVersion
+from consent_service.ledger.distinct_ids import distinct_ids_bind
 from consent_service.ledger.idempotency import IdempotencyClaim, idempotency_complete
-from consent_service.ledger.identity import (
-    subject_bind_distinct_id,
-    subject_for_write,
-    subject_link_user,
-)
+from consent_service.ledger.identity import subject_for_write, subject_link_user
 from consent_service.ledger.models import ConsentRecord, ConsentState, Subject
 from consent_service.ledger.policies import policy_snapshot
 from consent_service.ledger.records import Evidence, consent_record_append, ledger_write
@@ -89,7 +86,7 @@ def consent_decide(
             head=head, visitor_id=caller.visitor_id, user=caller.user, evidence=caller.evidence
         )
         if distinct_id:
-            subject_bind_distinct_id(subject=subject, distinct_id=distinct_id)
+            distinct_ids_bind(subject_id=subject.pk, distinct_ids=[distinct_id])
         state = consent_record_append(
             head=head,
             subject=subject,

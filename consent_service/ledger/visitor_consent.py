@@ -1,15 +1,18 @@
-"""A visitor's stored decisions, read on every config call and proxied request.
+"""Consent as the hot paths read it: by visitor id (config, proxy) and by PostHog
+distinct_id (the proxy), without a database query once cached.
 
-Read through the shared cache (Redis when REDIS_URL is set, else per process). Readers fill
-it with add(). A ledger write deletes its subject's entries at once (so the writing
+Entries live in the shared cache (Redis when REDIS_URL is set, else per process). Readers
+fill it with add(). A ledger write deletes its subject's entries at once (so the writing
 transaction itself reads fresh) and re-sets them after commit from a fresh read, so a
 reader that loaded the old state during the write cannot leave it cached.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.core.cache import cache
@@ -18,15 +21,26 @@ from django.db import connection, transaction
 from consent_service.core.conf import conf
 from consent_service.ledger.models import ConsentState, Subject, SubjectIdentifier
 
-_NO_SUBJECT = "none"
-_SELECT = (
-    f"SELECT i.value, s.id, s.user_id, st.purposes FROM {SubjectIdentifier._meta.db_table} i"
+VISITOR = SubjectIdentifier.Kind.VISITOR
+DISTINCT_ID = SubjectIdentifier.Kind.DISTINCT_ID
+_NONE = "none"
+_IDENTIFIER = SubjectIdentifier._meta.db_table
+_SELECT_VISITORS = (
+    f"SELECT i.value, s.id, s.user_id, st.purposes FROM {_IDENTIFIER} i"
     f" JOIN {Subject._meta.db_table} s ON s.id = i.subject_id"
     f" LEFT JOIN {ConsentState._meta.db_table} st ON st.subject_id = s.id"
     " WHERE i.kind = %s"
 )
-_BY_VISITOR = _SELECT + " AND i.value = %s"
-_BY_SUBJECT = _SELECT + " AND s.id = %s"
+_VISITOR_BY_ID = _SELECT_VISITORS + " AND i.value = %s"
+_VISITORS_BY_SUBJECT = _SELECT_VISITORS + " AND s.id = %s"
+_IDS_OF_SUBJECT = (
+    f"SELECT value, refused_at IS NOT NULL FROM {_IDENTIFIER} WHERE kind = %s AND subject_id = %s"
+)
+_OWNERS = (
+    f"SELECT i.value, i.subject_id, i.refused_at IS NOT NULL, st.purposes FROM {_IDENTIFIER} i"
+    f" LEFT JOIN {ConsentState._meta.db_table} st ON st.subject_id = i.subject_id"
+    " WHERE i.kind = %s AND i.value IN ({})"
+)
 
 
 @dataclass(frozen=True)
@@ -34,44 +48,101 @@ class VisitorConsent:
     subject_id: int
     user_id: int | None
     purposes: dict[str, Any]
+    distinct_ids: dict[str, bool] = field(default_factory=dict)  # id -> refused
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The subject a distinct_id is bound to, and that subject's stored decisions."""
+
+    subject_id: int
+    refused: bool
+    purposes: dict[str, Any]
 
 
 def visitor_consent(*, visitor_id: str) -> VisitorConsent | None:
-    key = _key(visitor_id)
+    key = _visitor_key(visitor_id)
     cached = cache.get(key)
     if cached is not None:
-        return None if cached == _NO_SUBJECT else VisitorConsent(**cached)
-    found = _load(_BY_VISITOR, visitor_id).get(visitor_id)
-    cache.add(key, asdict(found) if found else _NO_SUBJECT, conf().consent_cache_seconds)
+        return None if cached == _NONE else VisitorConsent(**cached)
+    found = _visitors(_VISITOR_BY_ID, visitor_id).get(visitor_id)
+    cache.add(key, asdict(found) if found else _NONE, conf().consent_cache_seconds)
+    return found
+
+
+def distinct_id_owners(*, distinct_ids: Iterable[str]) -> dict[str, Owner | None]:
+    """Who each id belongs to (None: bound to nobody yet)."""
+    wanted = list(dict.fromkeys(distinct_ids))
+    keys = {_id_key(value): value for value in wanted}
+    cached = cache.get_many(list(keys))
+    found = {keys[key]: None if entry == _NONE else Owner(**entry) for key, entry in cached.items()}
+    missing = [value for value in wanted if value not in found]
+    if missing:
+        loaded = _owners(missing)
+        found.update(loaded)
+        fresh = {
+            _id_key(value): asdict(owner) if owner else _NONE for value, owner in loaded.items()
+        }
+        for key, entry in fresh.items():
+            cache.add(key, entry, conf().consent_cache_seconds)
     return found
 
 
 def visitor_consent_refresh(*, subject_id: int) -> None:
     """Call inside the transaction that changed the subject's consent or identifiers."""
-    visitors = SubjectIdentifier.objects.filter(
-        subject_id=subject_id, kind=SubjectIdentifier.Kind.VISITOR
-    ).values_list("value", flat=True)
-    cache.delete_many([_key(visitor) for visitor in visitors])
+    keys = [
+        _visitor_key(value) if kind == VISITOR else _id_key(value)
+        for kind, value in SubjectIdentifier.objects.filter(subject_id=subject_id).values_list(
+            "kind", "value"
+        )
+    ]
+    cache.delete_many(keys)
     transaction.on_commit(lambda: _refresh(subject_id))
+
+
+def distinct_ids_forget(*, distinct_ids: Iterable[str]) -> None:
+    """Drop cached 'bound to nobody' entries once these ids are bound."""
+    cache.delete_many([_id_key(value) for value in distinct_ids])
 
 
 def _refresh(subject_id: int) -> None:
     fresh = {
-        _key(visitor): asdict(found) for visitor, found in _load(_BY_SUBJECT, subject_id).items()
+        _visitor_key(visitor): asdict(found)
+        for visitor, found in _visitors(_VISITORS_BY_SUBJECT, subject_id).items()
     }
     cache.set_many(fresh, conf().consent_cache_seconds)
 
 
-def _load(sql: str, value: str | int) -> dict[str, VisitorConsent]:
-    """One indexed query without the ORM: building and compiling a queryset would cost
-    more than the query on this path."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [SubjectIdentifier.Kind.VISITOR, value])
-        rows = cursor.fetchall()
+def _visitors(sql: str, value: str | int) -> dict[str, VisitorConsent]:
+    """Raw SQL: building and compiling querysets would cost more than the queries here."""
+    rows = _fetch(sql, [VISITOR, value])
+    if not rows:
+        return {}
+    subject_id = rows[0][1]
+    distinct_ids = {
+        value: bool(refused)
+        for value, refused in _fetch(_IDS_OF_SUBJECT, [DISTINCT_ID, subject_id])
+    }
     return {
-        visitor: VisitorConsent(subject, user, _json(purposes))
+        visitor: VisitorConsent(subject, user, _json(purposes), distinct_ids)
         for visitor, subject, user, purposes in rows
     }
+
+
+def _owners(values: list[str]) -> dict[str, Owner | None]:
+    placeholders = ", ".join(["%s"] * len(values))
+    rows = _fetch(_OWNERS.format(placeholders), [DISTINCT_ID, *values])
+    owners: dict[str, Owner | None] = dict.fromkeys(values)
+    for value, subject_id, refused, purposes in rows:
+        owners[value] = Owner(subject_id, bool(refused), _json(purposes))
+    return owners
+
+
+def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    return rows
 
 
 def _json(value: Any) -> dict[str, Any]:
@@ -80,5 +151,10 @@ def _json(value: Any) -> dict[str, Any]:
     return value or {}
 
 
-def _key(visitor_id: str) -> str:
+def _visitor_key(visitor_id: str) -> str:
     return f"consent:visitor:{visitor_id}"
+
+
+def _id_key(distinct_id: str) -> str:
+    # Hashed: a distinct_id may hold characters a cache key must not (memcached, spaces).
+    return "consent:id:" + hashlib.sha256(distinct_id.encode()).hexdigest()[:32]

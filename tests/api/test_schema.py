@@ -46,10 +46,14 @@ def test_served_schema_matches_the_committed_file(visitor):
     assert served == openapi_document(), "run `make schema` and commit openapi/schema.yaml"
 
 
-def test_schema_documents_exactly_the_consent_and_config_endpoints():
+PROXY_STATS_URL = "/api/v1/proxy/stats/"
+
+
+def test_schema_documents_exactly_the_public_endpoints():
     paths = openapi_document()["paths"]
 
-    assert set(paths) == {CONFIG_URL, CONSENT_URL, WITHDRAW_URL, HISTORY_URL}
+    assert set(paths) == {CONFIG_URL, CONSENT_URL, WITHDRAW_URL, HISTORY_URL, PROXY_STATS_URL}
+    assert set(paths[PROXY_STATS_URL]) == {"get"}
     assert set(paths[CONSENT_URL]) == {"get", "post"}
     assert set(paths[WITHDRAW_URL]) == {"post"}
     assert set(paths[HISTORY_URL]) == {"get"}

@@ -1,0 +1,78 @@
+"""PostHog distinct_ids bound to subjects: what erasure deletes and the proxy checks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.utils import timezone
+
+from consent_service.ledger.models import Subject, SubjectIdentifier
+from consent_service.ledger.visitor_consent import distinct_ids_forget, visitor_consent_refresh
+
+logger = logging.getLogger("consent_service.ledger")
+
+DISTINCT_ID = SubjectIdentifier.Kind.DISTINCT_ID
+MAX_DISTINCT_IDS_PER_SUBJECT = 100
+COOKIELESS_ID = "$posthog_cookieless"  # posthog-js's sentinel, replaced by PostHog per visit
+# Values SDKs send when an app passes an unset variable; binding them would merge strangers.
+PLACEHOLDER_DISTINCT_IDS = frozenset(
+    {
+        "",
+        "0",
+        "-1",
+        "anonymous",
+        "null",
+        "undefined",
+        "none",
+        "nan",
+        "[object object]",
+        "guest",
+        "true",
+        "false",
+        "distinct_id",
+        "id",
+        "not_authenticated",
+        "email",
+        COOKIELESS_ID,
+    }
+)
+
+
+def distinct_id_is_valid(value: str) -> bool:
+    return 0 < len(value) <= 200 and value.strip().lower() not in PLACEHOLDER_DISTINCT_IDS
+
+
+def distinct_ids_bind(*, subject_id: int, distinct_ids: Iterable[str]) -> list[str]:
+    """Bind unbound, valid ids to the subject (bounded). An id bound elsewhere never moves."""
+    wanted = [value for value in dict.fromkeys(distinct_ids) if distinct_id_is_valid(value)]
+    if not wanted:
+        return []
+    taken = set(
+        SubjectIdentifier.objects.filter(kind=DISTINCT_ID, value__in=wanted).values_list(
+            "value", flat=True
+        )
+    )
+    room = (
+        MAX_DISTINCT_IDS_PER_SUBJECT
+        - SubjectIdentifier.objects.filter(subject_id=subject_id, kind=DISTINCT_ID).count()
+    )
+    new = [value for value in wanted if value not in taken][: max(room, 0)]
+    if len(new) < len(wanted) - len(taken):
+        logger.warning("subject %s is at its distinct_id limit; not binding more", subject_id)
+    if new:
+        SubjectIdentifier.objects.bulk_create(
+            [SubjectIdentifier(subject_id=subject_id, kind=DISTINCT_ID, value=v) for v in new],
+            ignore_conflicts=True,  # a concurrent request bound it first: fine either way
+        )
+        distinct_ids_forget(distinct_ids=new)
+        visitor_consent_refresh(subject_id=subject_id)
+    return new
+
+
+def distinct_ids_refuse(*, subject: Subject) -> int:
+    """Withdrawal: the subject's PostHog ids are refused by the proxy from now on."""
+    refused = SubjectIdentifier.objects.filter(
+        subject=subject, kind=DISTINCT_ID, refused_at__isnull=True
+    ).update(refused_at=timezone.now())
+    return refused
