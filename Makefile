@@ -32,12 +32,15 @@ run: $(STAMP) $(RUN_DIR)/secret_key
 	if [ -z "$$POSTHOG_API_KEY" ]; then \
 		sandbox=http://127.0.0.1:$(SANDBOX_PORT); \
 		$(MANAGE) posthog_sandbox --host 127.0.0.1 --port $(SANDBOX_PORT) & \
-		trap "kill $$! 2>/dev/null" EXIT INT TERM; \
+		children="$$!"; \
 		export POSTHOG_API_KEY=phc_sandbox POSTHOG_PROJECT_ID=1 \
 			POSTHOG_PERSONAL_API_KEY=phx_sandbox POSTHOG_HOST=$$sandbox \
 			POSTHOG_ASSETS_HOST=$$sandbox POSTHOG_APP_HOST=$$sandbox; \
 		echo "PostHog sandbox: $$sandbox/_sandbox/"; \
 	fi; \
+	$(MANAGE) erasure_worker & \
+	children="$$children $$!"; \
+	trap "kill $$children 2>/dev/null" EXIT INT TERM; \
 	$(MANAGE) runserver 127.0.0.1:$(PORT)
 
 lint: $(STAMP)

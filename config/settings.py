@@ -5,7 +5,9 @@ Every variable is listed in .env.example and in the README's settings table.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -40,6 +42,7 @@ INSTALLED_APPS = [
     "consent_service.ledger",
     "consent_service.client_config",
     "consent_service.proxy",
+    "consent_service.erasure",
     "consent_service.sandbox",
 ]
 
@@ -83,9 +86,15 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead of
     # failing with "database is locked" when both upgrade a read lock.
-    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    # WAL: readers never wait for the writer, and a commit costs one fsync, not two.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
 
 REDIS_URL = env_str("REDIS_URL")
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -95,7 +104,16 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Files, not process memory: every worker process on this host sees a consent change
+    # at once. More than one host needs REDIS_URL.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": env_str("CONSENT_CACHE_DIR")
+            or str(Path(tempfile.gettempdir()) / "consent-service-cache"),
+            "OPTIONS": {"MAX_ENTRIES": 200_000},
+        }
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -171,6 +189,7 @@ POSTHOG_APP_HOST = env_str("POSTHOG_APP_HOST", "https://us.posthog.com").rstrip(
 POSTHOG_PROJECT_ID = env_str("POSTHOG_PROJECT_ID")
 POSTHOG_PERSONAL_API_KEY = env_secret("POSTHOG_PERSONAL_API_KEY")
 POSTHOG_PERSON_PROFILES = env_str("POSTHOG_PERSON_PROFILES", "identified_only")
+POSTHOG_API_TIMEOUT = env_float("POSTHOG_API_TIMEOUT", 10.0)
 
 # --- Consent --------------------------------------------------------------------------
 CONSENT_POLICY_VERSION = env_str("CONSENT_POLICY_VERSION", "1")
@@ -179,7 +198,7 @@ CONSENT_PROXY_PREFIX = "/" + env_str("CONSENT_PROXY_PREFIX", "ph").strip("/")
 CONSENT_TRUSTED_PROXIES = env_list("CONSENT_TRUSTED_PROXIES", [])
 CONSENT_VISITOR_COOKIE_NAME = env_str("CONSENT_VISITOR_COOKIE_NAME", "consent_vid")
 # Redis entries are invalidated on every write; per-process ones only expire, so keep them short.
-CONSENT_CACHE_SECONDS = env_int("CONSENT_CACHE_SECONDS", 300 if REDIS_URL else 5)
+CONSENT_CACHE_SECONDS = env_int("CONSENT_CACHE_SECONDS", 300)
 CONSENT_VISITOR_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # --- Proxy ----------------------------------------------------------------------------
@@ -189,6 +208,19 @@ CONSENT_PROXY_MAX_EVENTS = env_int("CONSENT_PROXY_MAX_EVENTS", 2000)
 CONSENT_PROXY_CONNECT_TIMEOUT = env_float("CONSENT_PROXY_CONNECT_TIMEOUT", 3.0)
 CONSENT_PROXY_READ_TIMEOUT = env_float("CONSENT_PROXY_READ_TIMEOUT", 10.0)
 CONSENT_PROXY_POOL_SIZE = env_int("CONSENT_PROXY_POOL_SIZE", 50)
+
+# --- Erasure ----------------------------------------------------------------------------
+ERASURE_MAX_ATTEMPTS = env_int("ERASURE_MAX_ATTEMPTS", 10)
+ERASURE_BACKOFF_BASE_SECONDS = env_float("ERASURE_BACKOFF_BASE_SECONDS", 180.0)
+ERASURE_BACKOFF_CAP_SECONDS = env_float("ERASURE_BACKOFF_CAP_SECONDS", 6 * 3600.0)
+ERASURE_LEASE_SECONDS = env_float("ERASURE_LEASE_SECONDS", 300.0)
+# Events already in flight through the proxy when consent was withdrawn must land before
+# the deletion, or they would recreate the person: wait out the proxy timeout and cache.
+ERASURE_DELAY_SECONDS = env_float(
+    "ERASURE_DELAY_SECONDS",
+    CONSENT_PROXY_READ_TIMEOUT,
+)
+ERASURE_STRATEGY = env_str("ERASURE_STRATEGY", "bulk")
 
 # --- Session recording ----------------------------------------------------------------
 RECORDING_MASK_ALL_INPUTS = env_bool("RECORDING_MASK_ALL_INPUTS", True)

@@ -8,6 +8,7 @@ from consent_service.proxy.apis import ProxyStatsApi
 urlpatterns = [
     path("", include("consent_service.ledger.urls")),
     path("", include("consent_service.client_config.urls")),
+    path("", include("consent_service.erasure.urls")),
     path("proxy/stats/", ProxyStatsApi.as_view(), name="proxy-stats"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]

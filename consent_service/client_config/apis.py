@@ -12,6 +12,7 @@ from consent_service.client_config.selectors import client_config
 from consent_service.client_config.serializers import ClientConfigSerializer
 from consent_service.ledger.http import caller_from_request
 from consent_service.ledger.services import consent_current
+from consent_service.ledger.visitor_consent import visitor_needs_fresh_identity
 
 
 class AnalyticsConfigApi(APIView):
@@ -28,8 +29,10 @@ class AnalyticsConfigApi(APIView):
     def get(self, request: Request) -> Response:
         if settings.CSRF_COOKIE_NAME not in request.COOKIES:
             get_token(request._request)  # sets the CSRF cookie the banner's POST will need
-        consent = consent_current(caller=caller_from_request(request._request))
-        response = Response(client_config(consent=consent))
+        caller = caller_from_request(request._request)
+        consent = consent_current(caller=caller)
+        fresh = visitor_needs_fresh_identity(visitor_id=caller.visitor_id)
+        response = Response(client_config(consent=consent, reset_identity=fresh))
         response["Cache-Control"] = "private, no-store"
         patch_vary_headers(response, ["Cookie"])
         return response

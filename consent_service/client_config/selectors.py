@@ -8,7 +8,7 @@ from consent_service.core.conf import conf
 from consent_service.ledger.selectors import ConsentView, consent_payload
 
 
-def client_config(*, consent: ConsentView) -> dict[str, Any]:
+def client_config(*, consent: ConsentView, reset_identity: bool = False) -> dict[str, Any]:
     settings = conf()
     analytics = consent.granted("analytics")
     # Recordings travel as captures, so replay without analytics would be dropped anyway.
@@ -29,6 +29,7 @@ def client_config(*, consent: ConsentView) -> dict[str, Any]:
             "disable_session_recording": not replay,
             "session_recording": _session_recording(),
         },
+        "reset_identity": reset_identity,
         "consent": consent_payload(consent),
     }
 

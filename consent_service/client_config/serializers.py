@@ -46,4 +46,8 @@ class ClientConfigSerializer(serializers.Serializer[Any]):
     api_host = serializers.CharField(help_text="Where posthog-js sends traffic: the proxy.")
     ui_host = serializers.CharField(help_text="The PostHog app host.")
     options = PosthogOptionsSerializer(help_text="Pass to posthog.init(token, options).")
+    reset_identity = serializers.BooleanField(
+        help_text="The visitor's PostHog ids were erased after a withdrawal: call "
+        "posthog.reset(true) before opt_in_capturing(), or every event is refused."
+    )
     consent = ConsentStateSerializer(help_text="The visitor's consent, as GET /consent/.")

@@ -64,9 +64,9 @@ def check_shared_cache(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
         return []
     return [
         Warning(
-            "REDIS_URL is not set: each process caches consent on its own, so with more "
-            "than one process a withdrawal reaches the others only after "
-            f"CONSENT_CACHE_SECONDS ({settings.CONSENT_CACHE_SECONDS} s).",
+            "REDIS_URL is not set: consent is cached in files on this host, which every "
+            "process here shares; with more than one host a withdrawal reaches the others "
+            f"only after CONSENT_CACHE_SECONDS ({settings.CONSENT_CACHE_SECONDS} s).",
             id="consent.W002",
         )
     ]

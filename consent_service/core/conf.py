@@ -23,6 +23,7 @@ class Conf:
     posthog_app_host: str
     posthog_project_id: str
     posthog_personal_api_key: str
+    posthog_api_timeout: float
     person_profiles: str
     policy_version: str
     max_age: timedelta
@@ -37,6 +38,12 @@ class Conf:
     proxy_connect_timeout: float
     proxy_read_timeout: float
     proxy_pool_size: int
+    erasure_max_attempts: int
+    erasure_backoff_base: float
+    erasure_backoff_cap: float
+    erasure_lease_seconds: float
+    erasure_delay_seconds: float
+    erasure_strategy: str
     recording_mask_all_inputs: bool
     recording_mask_text_selector: str
     recording_block_selector: str
@@ -56,6 +63,7 @@ def conf() -> Conf:
         posthog_app_host=settings.POSTHOG_APP_HOST,
         posthog_project_id=settings.POSTHOG_PROJECT_ID,
         posthog_personal_api_key=settings.POSTHOG_PERSONAL_API_KEY,
+        posthog_api_timeout=settings.POSTHOG_API_TIMEOUT,
         person_profiles=settings.POSTHOG_PERSON_PROFILES,
         policy_version=settings.CONSENT_POLICY_VERSION,
         max_age=timedelta(days=settings.CONSENT_MAX_AGE_DAYS),
@@ -70,6 +78,12 @@ def conf() -> Conf:
         proxy_connect_timeout=settings.CONSENT_PROXY_CONNECT_TIMEOUT,
         proxy_read_timeout=settings.CONSENT_PROXY_READ_TIMEOUT,
         proxy_pool_size=settings.CONSENT_PROXY_POOL_SIZE,
+        erasure_max_attempts=settings.ERASURE_MAX_ATTEMPTS,
+        erasure_backoff_base=settings.ERASURE_BACKOFF_BASE_SECONDS,
+        erasure_backoff_cap=settings.ERASURE_BACKOFF_CAP_SECONDS,
+        erasure_lease_seconds=settings.ERASURE_LEASE_SECONDS,
+        erasure_delay_seconds=settings.ERASURE_DELAY_SECONDS,
+        erasure_strategy=settings.ERASURE_STRATEGY,
         recording_mask_all_inputs=settings.RECORDING_MASK_ALL_INPUTS,
         recording_mask_text_selector=settings.RECORDING_MASK_TEXT_SELECTOR,
         recording_block_selector=settings.RECORDING_BLOCK_SELECTOR,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
@@ -18,10 +19,14 @@ from django.forms import ModelForm
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from consent_service.core.conf import conf
+from consent_service.erasure.admin import ErasesFromAnalytics, erase_subjects_from_analytics
+from consent_service.erasure.models import ErasureRequest
 from consent_service.ledger.models import (
     ConsentEvidence,
     ConsentRecord,
@@ -205,7 +210,7 @@ class RecordInline(ReadOnly, RecordInlineBase):
 
 
 @admin.register(Subject)
-class SubjectAdmin(ReadOnly, SubjectAdminBase):
+class SubjectAdmin(ErasesFromAnalytics, ReadOnly, SubjectAdminBase):
     list_display = ["uuid", "user", "created_at", "merged_into"]
     list_select_related = ["user", "merged_into"]
     search_fields = ["uuid", "=identifiers__value", "user__username"]
@@ -221,9 +226,11 @@ class SubjectAdmin(ReadOnly, SubjectAdminBase):
         "current_state",
         "all_records",
         "proof_export",
+        "erasures",
     )
     fields = readonly_fields
     inlines = [IdentifierInline, RecordInline]
+    actions = [erase_subjects_from_analytics]  # GDPR Art. 17, from consent_service.erasure
 
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
@@ -315,6 +322,35 @@ class SubjectAdmin(ReadOnly, SubjectAdminBase):
             csv_url,
         )
 
+    @admin.display(description="erasures")
+    def erasures(self, obj: Subject) -> SafeString | str:
+        """Erasure requests for this subject (GDPR Art. 17), newest first."""
+        name = self.admin_site.name
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">#{}</a></td><td>{}</td><td>{}</td><td>{}</td>'
+            "<td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    reverse(f"{name}:erasure_erasurerequest_change", args=[erasure.pk]),
+                    erasure.pk,
+                    erasure.get_reason_display(),
+                    erasure.get_status_display(),
+                    erasure.get_outcome_display() or "-",
+                    _when(erasure.created_at),
+                    _when(erasure.completed_at),
+                )
+                for erasure in ErasureRequest.objects.filter(subject=obj).order_by("-created_at")
+            ),
+        )
+        if not rows:
+            return "-"
+        return format_html(
+            "<table><thead><tr><th>Request</th><th>Reason</th><th>Status</th><th>Outcome</th>"
+            "<th>Requested at</th><th>Completed at</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
     def _change_url(self, subject: Subject) -> str:
         return reverse(f"{self.admin_site.name}:ledger_subject_change", args=[subject.pk])
 
@@ -368,6 +404,10 @@ def _decision_label(value: bool | None) -> str:
     if value is None:
         return "not decided"
     return "granted" if value else "refused"
+
+
+def _when(value: datetime | None) -> str:
+    return date_format(timezone.localtime(value), "DATETIME_FORMAT") if value else "-"
 
 
 def _attachment(response: HttpResponse, filename: str) -> HttpResponse:

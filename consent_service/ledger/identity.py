@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from consent_service.erasure.models import ErasureRequest
+from consent_service.erasure.outbox import erasure_request_create, subject_distinct_ids
 from consent_service.ledger.models import ConsentRecord, ConsentState, LedgerHead, Subject
 from consent_service.ledger.models import SubjectIdentifier as Identifier
 from consent_service.ledger.records import Evidence, consent_record_append, ledger_write
@@ -91,7 +93,7 @@ def _merge(head: LedgerHead, source: Subject, target: Subject, evidence: Evidenc
     if not carried:
         return
     latest = max(carried.values(), key=lambda entry: entry["decided_at"])
-    consent_record_append(
+    appended = consent_record_append(
         head=head,
         subject=target,
         choices={key: bool(entry["granted"]) for key, entry in carried.items()},
@@ -101,6 +103,9 @@ def _merge(head: LedgerHead, source: Subject, target: Subject, evidence: Evidenc
         evidence=evidence,
         carried=carried,
     )
+    if appended.revoked and subject_distinct_ids(target):
+        # The user had granted; the newer anonymous refusal now covers their ids too.
+        erasure_request_create(subject=target, reason=ErasureRequest.Reason.REFUSAL, label="login")
 
 
 def _newer_explicit_entries(source: Subject, target: Subject) -> dict[str, dict[str, Any]]:

@@ -63,6 +63,9 @@ class Subject(models.Model):
         help_text="Set when this visitor's subject was linked to a user's subject at login.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    erased_at = models.DateTimeField(
+        null=True, blank=True, help_text="When PostHog confirmed erasure; local data pseudonymised."
+    )
 
     def __str__(self) -> str:
         return str(self.uuid)

@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from consent_service.erasure.models import ErasureRequest
 from consent_service.ledger.chain import GENESIS_HASH, check_record, timestamp
 from consent_service.ledger.models import (
     ConsentRecord,
@@ -71,6 +72,7 @@ def subject_proof(*, subject: Subject) -> dict[str, Any]:
             "failed_seq": verification.failed_seq,
             "reason": verification.reason,
         },
+        "erasures": _erasures(subject),
     }
 
 
@@ -174,6 +176,38 @@ def _identifiers(subject: Subject) -> list[dict[str, Any]]:
     return [
         {"kind": item.kind, "value": item.value, "created_at": _iso(item.created_at)}
         for item in identifiers
+    ]
+
+
+def _erasures(subject: Subject) -> list[dict[str, Any]]:
+    """GDPR Art. 17 requests for the subject, oldest first, with every call to PostHog."""
+    requests = (
+        ErasureRequest.objects.filter(subject=subject)
+        .prefetch_related("calls")
+        .order_by("created_at", "pk")
+    )
+    return [
+        {
+            "id": erasure.pk,
+            "reason": erasure.reason,
+            "status": erasure.status,
+            "outcome": erasure.outcome,
+            "created_at": _iso(erasure.created_at),
+            "completed_at": _iso(erasure.completed_at),
+            "requested_by_label": erasure.requested_by_label,
+            "distinct_ids": erasure.distinct_ids,
+            "calls": [
+                {
+                    "method": call.method,
+                    "path": call.path,
+                    "status_code": call.status_code,
+                    "verdict": call.verdict,
+                    "at": _iso(call.at),
+                }
+                for call in erasure.calls.all()
+            ],
+        }
+        for erasure in requests
     ]
 
 

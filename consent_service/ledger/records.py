@@ -36,6 +36,12 @@ class Evidence:
     gpc: bool
 
 
+@dataclass(frozen=True)
+class Appended:
+    state: ConsentState
+    revoked: bool  # analytics was granted before this record and is not any more
+
+
 @contextmanager
 def ledger_write() -> Iterator[LedgerHead]:
     with transaction.atomic():
@@ -65,8 +71,8 @@ def consent_record_append(
     policy_version: str,
     evidence: Evidence,
     carried: dict[str, dict[str, Any]] | None = None,
-) -> ConsentState:
-    """Append one record; return the subject's new state. Call inside ledger_write().
+) -> Appended:
+    """Append one record and fold it into the subject's state. Call inside ledger_write().
 
     `carried` holds state entries copied from another subject at login: their
     original decision time and policy version are kept, so a carry never
@@ -104,7 +110,7 @@ def consent_record_append(
 
 def _fold_into_state(
     subject: Subject, record: ConsentRecord, carried: dict[str, dict[str, Any]]
-) -> ConsentState:
+) -> Appended:
     state = ConsentState.objects.filter(subject=subject).first()
     previous: dict[str, Any] = dict(state.purposes) if state else {}
     purposes = dict(previous)
@@ -120,11 +126,12 @@ def _fold_into_state(
         subject=subject,
         defaults={"purposes": purposes, "last_record": record, "updated_at": record.recorded_at},
     )
-    if _granted(previous, ANALYTICS) and not _granted(purposes, ANALYTICS):
+    revoked = _granted(previous, ANALYTICS) and not _granted(purposes, ANALYTICS)
+    if revoked:
         # Data may have reached PostHog under these ids; PostHog cannot reuse a deleted id.
         distinct_ids_refuse(subject=subject)
     visitor_consent_refresh(subject_id=subject.pk)
-    return state
+    return Appended(state, revoked)
 
 
 def _granted(purposes: dict[str, Any], key: str) -> bool:

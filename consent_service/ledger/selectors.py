@@ -73,9 +73,16 @@ def consent_view(
 
 
 def purposes_granted(purposes: Mapping[str, Any] | None) -> frozenset[str]:
-    """The purposes with a current grant (not expired, not stale)."""
-    view = consent_view(purposes=purposes, gpc=False)
-    return frozenset(key for key, purpose in view.purposes.items() if purpose.granted)
+    """The purposes with a current grant (not expired, not stale). On the proxy's hot
+    path, so it skips building the whole view."""
+    if not purposes:
+        return frozenset()
+    snapshot, now = policy_snapshot(), timezone.now()
+    return frozenset(
+        key
+        for key in snapshot.purposes
+        if (entry := purposes.get(key)) and _purpose_view(entry, snapshot, now).granted
+    )
 
 
 def undecided_purposes(view: ConsentView) -> list[str]:

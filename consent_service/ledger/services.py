@@ -6,12 +6,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from consent_service.core.exceptions import StalePolicyVersion
+from consent_service.erasure.models import ErasureRequest
+from consent_service.erasure.outbox import erasure_request_create, subject_distinct_ids
 from consent_service.ledger.distinct_ids import distinct_ids_bind
 from consent_service.ledger.idempotency import IdempotencyClaim, idempotency_complete
 from consent_service.ledger.identity import subject_for_write, subject_link_user
-from consent_service.ledger.models import ConsentRecord, ConsentState, Subject
+from consent_service.ledger.models import ConsentRecord, ConsentState, LedgerHead, Subject
 from consent_service.ledger.policies import policy_snapshot
-from consent_service.ledger.records import Evidence, consent_record_append, ledger_write
+from consent_service.ledger.records import (
+    Appended,
+    Evidence,
+    consent_record_append,
+    ledger_write,
+)
 from consent_service.ledger.selectors import (
     ConsentView,
     consent_payload,
@@ -87,7 +94,7 @@ def consent_decide(
         )
         if distinct_id:
             distinct_ids_bind(subject_id=subject.pk, distinct_ids=[distinct_id])
-        state = consent_record_append(
+        appended = consent_record_append(
             head=head,
             subject=subject,
             choices=choices,
@@ -96,28 +103,51 @@ def consent_decide(
             policy_version=policy_version,
             evidence=caller.evidence,
         )
-        return _payload(state, caller, idempotency)
+        _erase_if_revoked(appended, subject, ErasureRequest.Reason.REFUSAL, caller)
+        return _payload(appended.state, caller, idempotency)
 
 
 def consent_withdraw(
     *, caller: Caller, source: str, idempotency: IdempotencyClaim | None = None
 ) -> dict[str, Any]:
-    """Art. 7(3): one call refuses every purpose."""
-    snapshot = policy_snapshot()
+    """Art. 7(3): one call refuses every purpose, and erases what PostHog holds."""
     with ledger_write() as head:
         subject = subject_for_write(
             head=head, visitor_id=caller.visitor_id, user=caller.user, evidence=caller.evidence
         )
-        state = consent_record_append(
-            head=head,
-            subject=subject,
-            choices=dict.fromkeys(snapshot.purposes, False),
-            action=ConsentRecord.Action.WITHDRAW,
-            source=source,
-            policy_version=snapshot.current_version,
-            evidence=caller.evidence,
+        appended = subject_withdraw(
+            head=head, subject=subject, source=source, evidence=caller.evidence
         )
-        return _payload(state, caller, idempotency)
+        _erase_if_revoked(appended, subject, ErasureRequest.Reason.WITHDRAWAL, caller)
+        return _payload(appended.state, caller, idempotency)
+
+
+def subject_withdraw(
+    *, head: LedgerHead, subject: Subject, source: str, evidence: Evidence
+) -> Appended:
+    """Refuse every purpose for the subject. Call inside ledger_write()."""
+    snapshot = policy_snapshot()
+    return consent_record_append(
+        head=head,
+        subject=subject,
+        choices=dict.fromkeys(snapshot.purposes, False),
+        action=ConsentRecord.Action.WITHDRAW,
+        source=source,
+        policy_version=snapshot.current_version,
+        evidence=evidence,
+    )
+
+
+def _erase_if_revoked(appended: Appended, subject: Subject, reason: str, caller: Caller) -> None:
+    """Analytics data may have reached PostHog: erase it, in this same transaction."""
+    if appended.revoked and subject_distinct_ids(subject):
+        erasure_request_create(
+            subject=subject, reason=reason, requested_by=caller.user, label=_who(caller)
+        )
+
+
+def _who(caller: Caller) -> str:
+    return f"user:{caller.user.pk}" if caller.user is not None else "visitor"
 
 
 def _payload(
@@ -141,7 +171,7 @@ def _record_gpc_refusal(caller: Caller) -> ConsentState:
         undecided = undecided_purposes(consent_view(purposes=stored, gpc=True))
         if state is not None and not undecided:
             return state  # a concurrent request recorded it first
-        return consent_record_append(
+        appended = consent_record_append(
             head=head,
             subject=subject,
             choices=dict.fromkeys(undecided, False),
@@ -150,3 +180,5 @@ def _record_gpc_refusal(caller: Caller) -> ConsentState:
             policy_version=snapshot.current_version,
             evidence=caller.evidence,
         )
+        _erase_if_revoked(appended, subject, ErasureRequest.Reason.REFUSAL, caller)
+        return appended.state

@@ -73,8 +73,16 @@ def unknown_ids(ids: Iterable[str], actor: Actor | None) -> set[str]:
     return {value for value in ids if value not in known}
 
 
-def event_ids(events: Iterable[Mapping[str, Any]]) -> list[str]:
-    return [value for event in events for value in linked_ids(event)]
+Prepared = list[tuple[dict[str, Any], list[str]]]
+
+
+def prepare(events: Iterable[dict[str, Any]]) -> Prepared:
+    """Each event with its linked ids, computed once."""
+    return [(event, linked_ids(event)) for event in events]
+
+
+def event_ids(prepared: Prepared) -> list[str]:
+    return [value for _, ids in prepared for value in ids]
 
 
 def flags_allowed(
@@ -88,26 +96,27 @@ def flags_allowed(
 
 
 def gate(
-    events: Iterable[dict[str, Any]],
+    prepared: Prepared,
     *,
     recordings: bool,
     actor: Actor | None,
     owners: Mapping[str, IdOwner | None],
 ) -> GateResult:
     result = GateResult()
-    for event in events:
-        reason = _refusal(event, recordings, actor, owners)
+    for event, ids in prepared:
+        reason = _refusal(event, ids, recordings, actor, owners)
         if reason:
             result.dropped[reason] += 1
             continue
         result.kept.append(event)
         if actor is not None:
-            result.to_bind.update(i for i in linked_ids(event) if owners.get(i, 0) is None)
+            result.to_bind.update(i for i in ids if owners.get(i, 0) is None)
     return result
 
 
 def _refusal(
     event: Mapping[str, Any],
+    ids: list[str],
     recordings: bool,
     actor: Actor | None,
     owners: Mapping[str, IdOwner | None],
@@ -120,7 +129,7 @@ def _refusal(
         return "no_consent"
     if (recordings or event.get("event") in SNAPSHOT_EVENTS) and not grant.replay:
         return "no_replay_consent"
-    for value in linked_ids(event):
+    for value in ids:
         reason = _id_refusal(value, actor, owners)
         if reason:
             return reason

@@ -28,6 +28,7 @@ from consent_service.proxy.gate import (
     flags_allowed,
     flags_ids,
     gate,
+    prepare,
     unknown_ids,
 )
 from consent_service.proxy.routes import Kind, Route, resolve_route
@@ -70,8 +71,9 @@ def _handle(request: HttpRequest, route: Route) -> HttpResponseBase:
 
 def _events(request: HttpRequest, route: Route, payload: Payload) -> HttpResponseBase:
     actor = actor_for(request)
-    owners = owners_of(unknown_ids(event_ids(payload.events), actor))
-    result = gate(payload.events, recordings=route.recordings, actor=actor, owners=owners)
+    prepared = prepare(payload.events)
+    owners = owners_of(unknown_ids(event_ids(prepared), actor))
+    result = gate(prepared, recordings=route.recordings, actor=actor, owners=owners)
     stats.record(forwarded=len(result.kept), dropped=result.dropped)
     if actor is not None and result.to_bind:
         distinct_ids_bind(subject_id=actor.subject_id, distinct_ids=result.to_bind)

@@ -71,18 +71,35 @@ def test_an_unknown_visitor_is_cached_as_such_until_it_decides(visitor):
     assert visitor.consent().json()["purposes"]["analytics"]["granted"] is True
 
 
-@override_settings(CACHES=REDIS_CACHE)
-def test_with_redis_a_change_made_by_one_process_is_seen_by_another(visitor):
-    """Two cache clients on one Redis stand for two worker processes."""
-    caches["default"].clear()
+def file_cache(directory) -> dict[str, dict[str, str]]:
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(directory),
+        }
+    }
+
+
+@pytest.fixture(params=["redis", "files"])
+def shared_cache(request, tmp_path):
+    """The two shared backends: Redis (REDIS_URL) and files (the default without it)."""
+    config = REDIS_CACHE if request.param == "redis" else file_cache(tmp_path)
+    with override_settings(CACHES=config):
+        caches["default"].clear()
+        yield
+        caches["default"].clear()
+
+
+@pytest.mark.usefixtures("shared_cache")
+def test_a_change_made_by_one_process_is_seen_by_another(visitor):
+    """Two cache clients on one shared backend stand for two worker processes."""
     visitor.decide({"analytics": True})
     other_worker = caches.create_connection("default")
     visitor_id = visitor_id_of(Subject.objects.get())
     assert visitor_consent(visitor_id=visitor_id) is not None
-    assert other_worker.get(f"consent:visitor:{visitor_id}") is not None  # shared via Redis
+    assert other_worker.get(f"consent:visitor:{visitor_id}") is not None  # shared
 
     visitor.withdraw()
 
     cached = other_worker.get(f"consent:visitor:{visitor_id}")
     assert cached is None or cached["purposes"]["analytics"]["granted"] is False
-    caches["default"].clear()

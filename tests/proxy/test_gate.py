@@ -1,15 +1,25 @@
 from __future__ import annotations
 
+from typing import Any
+
 from consent_service.proxy.gate import (
     Actor,
+    GateResult,
     Grant,
     IdOwner,
     flags_allowed,
-    gate,
     linked_ids,
+    prepare,
 )
+from consent_service.proxy.gate import gate as gate_prepared
 
 BOTH = Grant(analytics=True, replay=True)
+
+
+def gate(events: list[dict[str, Any]], **kwargs: Any) -> GateResult:
+    return gate_prepared(prepare(events), **kwargs)
+
+
 ANALYTICS_ONLY = Grant(analytics=True, replay=False)
 NOTHING = Grant(analytics=False, replay=False)
 

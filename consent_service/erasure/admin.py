@@ -1,0 +1,417 @@
+"""Admin for erasure: the request log (read-only, with every call to PostHog), the
+"Retry" and "Process now" actions, and the GDPR Art. 17 action shared by the subject and
+user admins. Every action confirms first and leaves a LogEntry, like delete_selected."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from consent_service.erasure.models import OVERDUE_AFTER, ErasureAttempt, ErasureRequest
+from consent_service.erasure.outbox import subject_distinct_ids
+from consent_service.erasure.services import (
+    erasure_expedite,
+    erasure_request_subject,
+    erasure_retry,
+)
+from consent_service.ledger.models import Subject
+
+if TYPE_CHECKING:  # the admin classes are generic to the type checker only
+    from django.contrib.auth.models import User
+
+    RequestAdminBase = admin.ModelAdmin[ErasureRequest]
+    CallInlineBase = admin.TabularInline[ErasureAttempt, ErasureRequest]
+    UserAdminBase = UserAdmin[User]
+else:
+    RequestAdminBase = admin.ModelAdmin
+    CallInlineBase = admin.TabularInline
+    UserAdminBase = UserAdmin
+
+ERASE_DESCRIPTION = "Erase from analytics (GDPR Art. 17)"
+CONFIRM_ERASURE_TEMPLATE = "admin/erasure/confirm_erasure.html"
+CONFIRM_ACTION_TEMPLATE = "admin/erasure/confirm_action.html"
+RESPONSE_SHOWN = 300
+
+
+class ShownOnly:
+    """Requests and calls change only through the services (the actions call them)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- Erase from analytics: the action on subjects and users ------------------------------
+
+
+class ErasesFromAnalytics:
+    """Add to a ModelAdmin offering an erase action: who may run it."""
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("erasure.add_erasurerequest")
+
+
+@dataclass(frozen=True)
+class ErasureTarget:
+    pk: Any  # of the selected row, posted back on confirmation
+    label: str
+    selected: Model
+    subject: Subject | None  # the subject erased: a merged one's is the one it joined
+    merged: bool
+    distinct_ids: list[str]
+
+
+@admin.action(description=ERASE_DESCRIPTION, permissions=["erase"])
+def erase_subjects_from_analytics(
+    modeladmin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Subject]
+) -> TemplateResponse | None:
+    targets = [
+        _erasure_target(subject.pk, str(subject.uuid), subject, subject)
+        for subject in queryset.order_by("pk")
+    ]
+    return _erase(modeladmin, request, targets, "erase_subjects_from_analytics")
+
+
+@admin.action(description=ERASE_DESCRIPTION, permissions=["erase"])
+def erase_users_from_analytics(
+    modeladmin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Any]
+) -> TemplateResponse | None:
+    users = list(queryset.order_by("pk"))
+    subjects = {s.user_id: s for s in Subject.objects.filter(user__in=[u.pk for u in users])}
+    targets = [
+        _erasure_target(user.pk, user.get_username(), user, subjects.get(user.pk)) for user in users
+    ]
+    return _erase(modeladmin, request, targets, "erase_users_from_analytics")
+
+
+def _erasure_target(pk: Any, label: str, selected: Model, found: Subject | None) -> ErasureTarget:
+    subject = found
+    while subject is not None and subject.merged_into is not None:
+        subject = subject.merged_into  # its distinct_ids moved there at login
+    distinct_ids = subject_distinct_ids(subject) if subject is not None else []
+    return ErasureTarget(pk, label, selected, subject, subject != found, distinct_ids)
+
+
+def _erase(
+    modeladmin: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    targets: list[ErasureTarget],
+    action: str,
+) -> TemplateResponse | None:
+    without = [target.label for target in targets if target.subject is None]
+    if len(without) == len(targets):
+        modeladmin.message_user(
+            request,
+            f"No consent subject, nothing to erase: {', '.join(without)}.",
+            messages.WARNING,
+        )
+        return None
+    if request.POST.get("post") != "yes":
+        return _confirmation(
+            modeladmin,
+            request,
+            CONFIRM_ERASURE_TEMPLATE,
+            {"title": ERASE_DESCRIPTION, "targets": targets, "action": action},
+        )
+    user = _staff_user(request)
+    done: dict[int, tuple[ErasureRequest, bool]] = {}
+    for target in targets:
+        subject = target.subject
+        if subject is None:
+            continue
+        if subject.pk not in done:  # two selected rows may lead to one subject
+            done[subject.pk] = _request_erasure(subject, user)
+        erasure, _ = done[subject.pk]
+        _log(request, [target.selected], CHANGE, f"Erasure from analytics requested: {erasure}.")
+    _report_erasures(modeladmin, request, list(done.values()), without)
+    return None
+
+
+def _request_erasure(subject: Subject, user: User) -> tuple[ErasureRequest, bool]:
+    """The request, and whether it joined one already waiting."""
+    waiting = ErasureRequest.objects.filter(subject=subject, status__in=ErasureRequest.ACTIVE)
+    before = set(waiting.values_list("pk", flat=True))
+    erasure = erasure_request_subject(
+        subject=subject, reason=ErasureRequest.Reason.ADMIN, requested_by=user
+    )
+    return erasure, erasure.pk in before
+
+
+def _report_erasures(
+    modeladmin: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    done: list[tuple[ErasureRequest, bool]],
+    without: list[str],
+) -> None:
+    created = [erasure for erasure, joined in done if not joined]
+    joined = [erasure for erasure, was_joined in done if was_joined]
+    _log(request, created, ADDITION, f"Requested with the admin action {ERASE_DESCRIPTION}.")
+    _log(request, joined, CHANGE, f"Joined by the admin action {ERASE_DESCRIPTION}.")
+    if created:
+        modeladmin.message_user(
+            request,
+            f"Erasure requested for {_count(created, 'subject')}: {_ids(created)}.",
+            messages.SUCCESS,
+        )
+    if joined:
+        modeladmin.message_user(
+            request,
+            f"Consent withdrawn; {_count(joined, 'subject')} already had a request waiting, "
+            f"which will erase them: {_ids(joined)}.",
+            messages.SUCCESS,
+        )
+    if without:
+        modeladmin.message_user(
+            request,
+            f"No consent subject, nothing requested: {', '.join(without)}.",
+            messages.WARNING,
+        )
+
+
+# --- The request log --------------------------------------------------------------------
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
+        return [("yes", f"Overdue (older than {OVERDUE_AFTER.days} days, not done)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() != "yes":
+            return queryset
+        cutoff = timezone.now() - OVERDUE_AFTER
+        overdue: QuerySet[Any] = queryset.exclude(status=ErasureRequest.Status.SUCCEEDED)
+        return overdue.filter(created_at__lt=cutoff)
+
+
+class CallInline(ShownOnly, CallInlineBase):
+    model = ErasureAttempt
+    readonly_fields = (
+        "round",
+        "worker",
+        "at",
+        "method",
+        "path",
+        "status_code",
+        "verdict",
+        "duration_ms",
+        "error",
+        "response_excerpt",
+    )
+    fields = readonly_fields
+    extra = 0
+    can_delete = False
+    verbose_name = "call to PostHog"
+    verbose_name_plural = "calls to PostHog"
+
+    @admin.display(description="response")
+    def response_excerpt(self, obj: ErasureAttempt) -> str:
+        if len(obj.response) <= RESPONSE_SHOWN:
+            return obj.response
+        return obj.response[:RESPONSE_SHOWN] + "…"
+
+
+@admin.register(ErasureRequest)
+class ErasureRequestAdmin(ShownOnly, RequestAdminBase):
+    list_display = [
+        "id",
+        "subject_link",
+        "reason",
+        "status",
+        "outcome",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+        "completed_at",
+        "overdue_flag",
+    ]
+    list_filter = ["status", "reason", "outcome", OverdueFilter]
+    list_select_related = ["subject"]
+    search_fields = ["subject__uuid", "requested_by_label"]
+    search_help_text = "Subject uuid (or part of it), or who asked."
+    ordering = ["-created_at", "-id"]
+    readonly_fields = (
+        "subject_link",
+        "user_id",
+        "distinct_ids_list",
+        "reason",
+        "requested_by_label",
+        "note",
+        "status",
+        "outcome",
+        "overdue_flag",
+        "attempts",
+        "next_attempt_at",
+        "leased_by",
+        "lease_until",
+        "last_error",
+        "created_at",
+        "completed_at",
+    )
+    fields = readonly_fields
+    inlines = [CallInline]
+    actions = ["retry_failed", "process_now"]
+
+    def has_process_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("erasure.change_erasurerequest")
+
+    @admin.action(description="Retry failed requests", permissions=["process"])
+    def retry_failed(
+        self, request: HttpRequest, queryset: QuerySet[ErasureRequest]
+    ) -> TemplateResponse | None:
+        selected = list(queryset.order_by("pk"))
+        failed = [item for item in selected if item.status == ErasureRequest.Status.FAILED]
+        if not failed:
+            self.message_user(request, "None of the selected requests failed.", messages.WARNING)
+            return None
+        if request.POST.get("post") != "yes":
+            return self._confirm(
+                request,
+                action="retry_failed",
+                title="Retry failed requests",
+                verb="retry",
+                explanation="These requests start over: attempts back to 0, taken by the "
+                "next worker round.",
+                eligible=failed,
+                skipped=[item for item in selected if item not in failed],
+                skipped_reason="not failed",
+            )
+        who = _staff_user(request).get_username()
+        retried = [item for item in failed if erasure_retry(request=item, note=f"by {who}")]
+        _log(request, retried, CHANGE, "Retried from the admin.")
+        self.message_user(request, f"Retried {_count(retried, 'request')}.", messages.SUCCESS)
+        return None
+
+    @admin.action(description="Process now", permissions=["process"])
+    def process_now(
+        self, request: HttpRequest, queryset: QuerySet[ErasureRequest]
+    ) -> TemplateResponse | None:
+        selected = list(queryset.order_by("pk"))
+        pending = [item for item in selected if item.status == ErasureRequest.Status.PENDING]
+        if not pending:
+            self.message_user(
+                request, "None of the selected requests is pending.", messages.WARNING
+            )
+            return None
+        if request.POST.get("post") != "yes":
+            return self._confirm(
+                request,
+                action="process_now",
+                title="Process now",
+                verb="process now",
+                explanation="The next worker round takes these requests without waiting "
+                "for their delay or backoff.",
+                eligible=pending,
+                skipped=[item for item in selected if item not in pending],
+                skipped_reason="not pending",
+            )
+        moved = erasure_expedite(requests=pending)
+        _log(request, moved, CHANGE, "Made due now from the admin.")
+        self.message_user(
+            request, f"{_count(moved, 'request')} due now for the worker.", messages.SUCCESS
+        )
+        return None
+
+    def _confirm(self, request: HttpRequest, **context: Any) -> TemplateResponse:
+        return _confirmation(self, request, CONFIRM_ACTION_TEMPLATE, context)
+
+    @admin.display(description="subject", ordering="subject__uuid")
+    def subject_link(self, obj: ErasureRequest) -> SafeString | str:
+        if obj.subject is None:
+            return "-"
+        url = reverse(f"{self.admin_site.name}:ledger_subject_change", args=[obj.subject_id])
+        return format_html('<a href="{}">{}</a>', url, obj.subject.uuid)
+
+    @admin.display(description="PostHog distinct_ids")
+    def distinct_ids_list(self, obj: ErasureRequest) -> str:
+        return ", ".join(obj.distinct_ids) or "-"
+
+    @admin.display(description="overdue")
+    def overdue_flag(self, obj: ErasureRequest) -> SafeString | str:
+        if not obj.overdue:
+            return ""
+        return format_html(
+            '<strong style="color: var(--error-fg)" title="{}">overdue</strong>',
+            f"Older than {OVERDUE_AFTER.days} days and not done",
+        )
+
+
+# --- The user admin, with the erase action ------------------------------------------------
+
+UserModel = get_user_model()
+if admin.site.is_registered(UserModel):
+    admin.site.unregister(UserModel)
+
+
+@admin.register(UserModel)
+class ConsentUserAdmin(ErasesFromAnalytics, UserAdminBase):
+    actions = [erase_users_from_analytics]
+
+
+# --- Shared -------------------------------------------------------------------------------
+
+
+def _confirmation(
+    modeladmin: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    template: str,
+    context: dict[str, Any],
+) -> TemplateResponse:
+    return TemplateResponse(
+        request,
+        template,
+        {
+            **modeladmin.admin_site.each_context(request),
+            "opts": modeladmin.model._meta,
+            "media": modeladmin.media,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            **context,
+        },
+    )
+
+
+def _log(request: HttpRequest, objects: Iterable[Model], flag: int, message: str) -> None:
+    rows = list(objects)
+    if rows:
+        LogEntry.objects.log_actions(
+            user_id=_staff_user(request).pk, queryset=rows, action_flag=flag, change_message=message
+        )
+
+
+def _staff_user(request: HttpRequest) -> User:
+    user = request.user
+    if not isinstance(user, UserModel):
+        raise PermissionDenied
+    return user
+
+
+def _count(items: list[Any], noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def _ids(requests: list[ErasureRequest]) -> str:
+    return ", ".join(f"#{item.pk}" for item in requests)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections, connection
+
+from consent_service.erasure.services import erasure_claim, erasure_process, erasure_release
+
+logger = logging.getLogger("consent_service.erasure")
+
+
+class Command(BaseCommand):
+    help = "Process erasure requests until stopped (--once: what is due now, then exit)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--once", action="store_true", help="Drain what is due and exit.")
+        parser.add_argument("--batch", type=int, default=10, help="Requests claimed at a time.")
+        parser.add_argument("--idle", type=float, default=2.0, help="Seconds to wait when idle.")
+        parser.add_argument("--name", default="", help="Worker name in the audit trail.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        worker = options["name"] or f"{socket.gethostname()}:{os.getpid()}"
+        rounds = 0
+        while not stop.is_set():
+            if not connection.in_atomic_block:  # never inside a caller's transaction
+                close_old_connections()
+            claimed = erasure_claim(worker=worker, limit=options["batch"])
+            rounds += self._process(claimed, worker, stop)
+            if not claimed and options["once"]:
+                break
+            if not claimed:
+                stop.wait(options["idle"])
+        self.stdout.write(f"erasure worker {worker}: {rounds} rounds processed")
+
+    def _process(self, claimed: list[Any], worker: str, stop: threading.Event) -> int:
+        if stop.is_set():
+            for request in claimed:
+                erasure_release(request=request, worker=worker)  # no wait for the lease
+            return 0
+        results = erasure_process(requests=claimed, worker=worker)
+        for result in results:
+            logger.info("erasure %s: %s (%s calls)", result.request_id, result.status, result.calls)
+        return len(results)

@@ -1,0 +1,120 @@
+"""Input and output shapes of the staff erasure API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from consent_service.erasure.models import ErasureRequest
+from consent_service.ledger.serializers import StrictSerializer
+
+TARGETS = ("user_id", "subject_id", "distinct_id")
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """Only a JSON integer: "12", 12.0 or true are someone else's id by accident."""
+
+    default_error_messages = {"invalid": "Must be an integer."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ErasureRequestCreateInputSerializer(StrictSerializer):
+    """Exactly one target: user_id, subject_id or distinct_id. Unknown fields are refused."""
+
+    user_id = StrictIntegerField(
+        min_value=1, required=False, help_text="Erase the subject linked to this Django user."
+    )
+    subject_id = serializers.UUIDField(
+        required=False, help_text="Erase this subject (its uuid, as in the admin and proofs)."
+    )
+    distinct_id = serializers.CharField(
+        max_length=200,
+        required=False,
+        help_text="Erase the subject this PostHog distinct_id is bound to.",
+    )
+    note = serializers.CharField(
+        max_length=2000,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="Why, or the ticket it answers; kept with the request.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        given = [name for name in TARGETS if name in attrs]
+        if len(given) != 1:
+            raise serializers.ValidationError(
+                "Give exactly one of user_id, subject_id or distinct_id.", code="one_target"
+            )
+        return attrs
+
+
+class ErasureRequestFilterSerializer(serializers.Serializer[Any]):
+    """Query parameters; the paginator's own (cursor, page_size) pass through."""
+
+    status = serializers.ChoiceField(
+        choices=ErasureRequest.Status.choices,
+        required=False,
+        help_text="Only requests in this state.",
+    )
+
+
+class ErasureCallSerializer(serializers.Serializer[Any]):
+    round = serializers.IntegerField(help_text="The processing round that made the call.")
+    worker = serializers.CharField(help_text="The worker that made it.")
+    method = serializers.CharField(help_text="HTTP method sent to PostHog.")
+    path = serializers.CharField(help_text="Path on the PostHog app host.")
+    status_code = serializers.IntegerField(
+        allow_null=True, help_text="PostHog's HTTP status; null when no answer came."
+    )
+    verdict = serializers.CharField(help_text="ok, gone, retry or fatal.")
+    response = serializers.CharField(help_text="PostHog's answer body (truncated).")
+    error = serializers.CharField(help_text="Network error or timeout, if any.")
+    duration_ms = serializers.IntegerField(help_text="Time the call took.")
+    at = serializers.DateTimeField(help_text="When it was made.")
+
+
+class ErasureRequestSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField(help_text="The request's id.")
+    subject = serializers.UUIDField(
+        source="subject.uuid", allow_null=True, help_text="The subject's uuid, if still known."
+    )
+    user_id = serializers.IntegerField(
+        allow_null=True, help_text="The Django user at the time of the request, if any."
+    )
+    distinct_ids = serializers.ListField(
+        child=serializers.CharField(), help_text="The PostHog distinct_ids to erase."
+    )
+    reason = serializers.ChoiceField(
+        choices=ErasureRequest.Reason.choices, help_text="What triggered the request."
+    )
+    requested_by = serializers.CharField(
+        source="requested_by_label", help_text="Who asked (user:<id>:<name>, visitor, system)."
+    )
+    note = serializers.CharField(help_text="Free text: why, and later triggers that joined it.")
+    status = serializers.ChoiceField(
+        choices=ErasureRequest.Status.choices, help_text="Where the request is in its lifecycle."
+    )
+    outcome = serializers.CharField(
+        help_text="When succeeded: deleted, already_gone or nothing_to_erase; else empty."
+    )
+    attempts = serializers.IntegerField(help_text="Processing rounds completed.")
+    next_attempt_at = serializers.DateTimeField(help_text="When the worker may take it next.")
+    last_error = serializers.CharField(help_text="Why the last round did not finish it.")
+    overdue = serializers.BooleanField(help_text="Older than 25 days and not yet succeeded.")
+    created_at = serializers.DateTimeField(help_text="When it was requested.")
+    completed_at = serializers.DateTimeField(
+        allow_null=True, help_text="When PostHog confirmed the erasure."
+    )
+
+
+class ErasureRequestDetailSerializer(ErasureRequestSerializer):
+    calls = ErasureCallSerializer(
+        many=True, help_text="Every call made to PostHog for it, oldest first."
+    )

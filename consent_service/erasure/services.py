@@ -1,0 +1,215 @@
+"""Erasure: requesting it for a subject, and the worker's claim-process-finish cycle.
+
+Every state transition of an ErasureRequest happens here. Calls to PostHog are
+idempotent, so delivery is at least once: a worker that dies mid-request leaves it
+to another once the lease expires.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from consent_service.core.conf import conf
+from consent_service.erasure.models import ErasureAttempt, ErasureRequest
+from consent_service.erasure.outbox import erasure_request_create
+from consent_service.erasure.posthog_calls import erase
+from consent_service.ledger.distinct_ids import distinct_ids_refuse
+from consent_service.ledger.models import Subject
+from consent_service.ledger.pseudonymise import subject_pseudonymise
+from consent_service.ledger.records import Evidence, ledger_write
+from consent_service.ledger.services import subject_withdraw
+from consent_service.posthog.client import ApiCall, Verdict
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+STAFF_EVIDENCE = Evidence(ip_truncated="", user_agent="", request_id="", gpc=False)
+
+
+def erasure_request_subject(
+    *, subject: Subject, reason: str, requested_by: User | None = None, note: str = ""
+) -> ErasureRequest:
+    """Art. 17 on request: withdraw all consent and erase, in one transaction."""
+    with ledger_write() as head:
+        subject_withdraw(head=head, subject=subject, source="admin", evidence=STAFF_EVIDENCE)
+        # Erasure asked for: refused from now on, even if analytics was never granted.
+        distinct_ids_refuse(subject=subject)
+        return erasure_request_create(
+            subject=subject, reason=reason, requested_by=requested_by, note=note
+        )
+
+
+def erasure_claim(*, worker: str, limit: int = 10) -> list[ErasureRequest]:
+    """Due requests, plus those whose worker died (lease expired), leased to `worker`.
+
+    On PostgreSQL, SKIP LOCKED lets many workers claim side by side; the conditional
+    UPDATE also makes a claim safe where row locks do not exist (SQLite).
+    """
+    now = timezone.now()
+    lease_until = now + timedelta(seconds=conf().erasure_lease_seconds)
+    due = Q(status=ErasureRequest.Status.PENDING, next_attempt_at__lte=now) | Q(
+        status=ErasureRequest.Status.IN_PROGRESS, lease_until__lt=now
+    )
+    with transaction.atomic():
+        candidates = list(
+            ErasureRequest.objects.select_for_update(skip_locked=True)
+            .filter(due)
+            .order_by("next_attempt_at")
+            .values_list("pk", "status", "lease_until")[:limit]
+        )
+        claimed = [
+            pk
+            for pk, status, lease in candidates
+            if ErasureRequest.objects.filter(pk=pk, status=status, lease_until=lease).update(
+                status=ErasureRequest.Status.IN_PROGRESS,
+                lease_until=lease_until,
+                leased_by=worker,
+            )
+        ]
+    return list(ErasureRequest.objects.filter(pk__in=claimed).order_by("next_attempt_at"))
+
+
+@dataclass(frozen=True)
+class Processed:
+    request_id: int
+    status: str
+    calls: int
+
+
+def erasure_process(*, requests: list[ErasureRequest], worker: str) -> list[Processed]:
+    """One round for each claimed request: call PostHog, record every call, move them on."""
+    ids = {request.pk: list(request.distinct_ids) for request in requests}
+    calls = erase({pk: values for pk, values in ids.items() if values})
+    rounds = {request.pk: request.attempts + 1 for request in requests}
+    _record_calls(worker, rounds, calls)
+    with transaction.atomic():
+        return [
+            Processed(
+                pk,
+                _finish(pk, worker, rounds[pk], ids[pk], calls.get(pk, [])),
+                len(calls.get(pk, [])),
+            )
+            for pk in ids
+        ]
+
+
+def erasure_release(*, request: ErasureRequest, worker: str) -> None:
+    """Hand back a claimed request the worker will not process (it is stopping)."""
+    ErasureRequest.objects.filter(
+        pk=request.pk, status=ErasureRequest.Status.IN_PROGRESS, leased_by=worker
+    ).update(status=ErasureRequest.Status.PENDING, lease_until=None, leased_by="")
+
+
+def erasure_expedite(*, requests: list[ErasureRequest]) -> list[ErasureRequest]:
+    """Admin "process now": pending requests become due at once (no state change)."""
+    pending = ErasureRequest.objects.filter(
+        pk__in=[item.pk for item in requests], status=ErasureRequest.Status.PENDING
+    )
+    moved = list(pending)
+    pending.update(next_attempt_at=timezone.now())
+    return moved
+
+
+def erasure_retry(*, request: ErasureRequest, note: str = "") -> bool:
+    """Admin: give a failed request a fresh set of attempts, now."""
+    updated = ErasureRequest.objects.filter(
+        pk=request.pk, status=ErasureRequest.Status.FAILED
+    ).update(
+        status=ErasureRequest.Status.PENDING,
+        attempts=0,
+        next_attempt_at=timezone.now(),
+        note=(request.note + f"\nretried: {note}").strip(),
+    )
+    return updated == 1
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential, capped, with up to 20 % jitter so retries do not march in step."""
+    settings = conf()
+    delay = min(settings.erasure_backoff_base * 2 ** (attempt - 1), settings.erasure_backoff_cap)
+    return float(delay * random.uniform(1.0, 1.2))
+
+
+def _record_calls(worker: str, rounds: dict[int, int], calls: dict[int, list[ApiCall]]) -> None:
+    ErasureAttempt.objects.bulk_create(
+        ErasureAttempt(
+            request_id=pk,
+            round=rounds[pk],
+            worker=worker,
+            method=call.method,
+            path=call.path,
+            status_code=call.status,
+            verdict=call.verdict,
+            response=call.body,
+            error=call.error,
+            duration_ms=call.duration_ms,
+        )
+        for pk, request_calls in calls.items()
+        for call in request_calls
+    )
+
+
+def _finish(pk: int, worker: str, round_number: int, ids: list[str], calls: list[ApiCall]) -> str:
+    current = ErasureRequest.objects.select_for_update().get(pk=pk)
+    if current.status != ErasureRequest.Status.IN_PROGRESS or current.leased_by != worker:
+        return current.status  # our lease expired and another worker took it over
+    current.attempts = round_number
+    current.lease_until, current.leased_by = None, ""
+    if sorted(current.distinct_ids) != sorted(ids):
+        _reschedule(current, 0.0, "new ids joined while erasing; erasing again")
+    else:
+        _apply(current, calls)
+    current.save()
+    return current.status
+
+
+def _apply(request: ErasureRequest, calls: list[ApiCall]) -> None:
+    verdicts = {call.verdict for call in calls}
+    if Verdict.FATAL in verdicts:
+        _fail(request, _describe(next(c for c in calls if c.verdict is Verdict.FATAL)))
+    elif Verdict.RETRY in verdicts:
+        retry = [c for c in calls if c.verdict is Verdict.RETRY]
+        if request.attempts >= conf().erasure_max_attempts:
+            _fail(request, f"gave up after {request.attempts} rounds: {_describe(retry[-1])}")
+        else:
+            wait = max([backoff_seconds(request.attempts), *(c.retry_after or 0 for c in retry)])
+            _reschedule(request, wait, _describe(retry[-1]))
+    else:
+        _succeed(request, calls)
+
+
+def _succeed(request: ErasureRequest, calls: list[ApiCall]) -> None:
+    request.status = ErasureRequest.Status.SUCCEEDED
+    request.completed_at = timezone.now()
+    request.last_error = ""
+    if not calls:
+        request.outcome = ErasureRequest.Outcome.NOTHING_TO_ERASE
+    elif all(call.verdict is Verdict.GONE for call in calls):
+        request.outcome = ErasureRequest.Outcome.ALREADY_GONE
+    else:
+        request.outcome = ErasureRequest.Outcome.DELETED
+    if request.subject_id is not None:
+        subject_pseudonymise(subject_id=request.subject_id)
+
+
+def _reschedule(request: ErasureRequest, seconds: float, error: str) -> None:
+    request.status = ErasureRequest.Status.PENDING
+    request.next_attempt_at = timezone.now() + timedelta(seconds=seconds)
+    request.last_error = error
+
+
+def _fail(request: ErasureRequest, error: str) -> None:
+    request.status = ErasureRequest.Status.FAILED
+    request.last_error = error
+
+
+def _describe(call: ApiCall) -> str:
+    answer = f"HTTP {call.status}: {call.body[:300]}" if call.status else call.error
+    return f"{call.method} {call.path} -> {answer}"
