@@ -139,7 +139,7 @@ def print_table(results: dict[str, dict[str, float]], args: argparse.Namespace) 
         f"{args.count} withdrawals, one worker, {args.latency_ms} ms added latency per PostHog call"
     )
     header = ("strategy", "seconds", "req/s", "calls", "succeeded", "persons left")
-    print(f"{header[0]:<12}" + "".join(f"{name:>12}" for name in header[1:]))
+    print(f"{header[0]:<12}" + "".join(f"{name:>14}" for name in header[1:]))
     for strategy, r in results.items():
         rate = r["succeeded"] / r["seconds"]
         cells = (
@@ -149,7 +149,7 @@ def print_table(results: dict[str, dict[str, float]], args: argparse.Namespace) 
             r["succeeded"],
             r["persons_left"],
         )
-        print(f"{strategy:<12}" + "".join(f"{cell:>12}" for cell in cells))
+        print(f"{strategy:<12}" + "".join(f"{cell:>14}" for cell in cells))
     bulk, per_person = results["bulk"], results["per_person"]
     print(f"ratio bulk/per_person (req/s): {per_person['seconds'] / bulk['seconds']:.2f}")
     verdict = "met" if bulk["seconds"] < 60 and bulk["succeeded"] == args.count else "MISSED"
