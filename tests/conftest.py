@@ -7,11 +7,14 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 
 from consent_service.core.conf import conf
 from consent_service.ledger.policies import policy_cache_clear
+from consent_service.proxy import stats
+from consent_service.sandbox.server import SandboxServer
 
+TOKEN = "phc_TESTTOKEN123"
 CONFIG_URL = "/api/v1/analytics/config/"
 CONSENT_URL = "/api/v1/consent/"
 WITHDRAW_URL = "/api/v1/consent/withdraw/"
@@ -26,6 +29,34 @@ def _fresh_caches() -> Iterator[None]:
     cache.clear()
     yield
     policy_cache_clear()
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    with SandboxServer(host="127.0.0.1", port=0) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
+    """The sandbox PostHog, emptied, taking every PostHog role (ingestion, assets, persons
+    API), with short timeouts and erasure due at once."""
+    sandbox_server.reset()
+    stats.reset()
+    url = sandbox_server.url
+    with override_settings(
+        POSTHOG_API_KEY=TOKEN,
+        POSTHOG_HOST=url,
+        POSTHOG_ASSETS_HOST=url,
+        POSTHOG_APP_HOST=url,
+        POSTHOG_PERSONAL_API_KEY="phx_sandbox",
+        POSTHOG_PROJECT_ID="1",
+        POSTHOG_API_TIMEOUT=1.0,
+        CONSENT_PROXY_READ_TIMEOUT=1.0,
+        ERASURE_DELAY_SECONDS=0,
+    ):
+        yield sandbox_server
+    sandbox_server.reset()
 
 
 @pytest.fixture

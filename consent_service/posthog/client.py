@@ -7,7 +7,6 @@ for an HTTP or network failure: the erasure worker records each call as an attem
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -16,10 +15,9 @@ from enum import StrEnum
 from typing import Any
 
 import httpx
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
 from consent_service.core.conf import conf
+from consent_service.core.http import PooledClient
 
 BULK_LIMIT = 1000  # PostHog refuses more distinct_ids per bulk_delete
 BODY_KEEP = 2000
@@ -45,33 +43,22 @@ class ApiCall:
     duration_ms: int = 0
 
 
-_client: httpx.Client | None = None
-_lock = threading.Lock()
+def _new_client() -> httpx.Client:
+    settings = conf()
+    return httpx.Client(
+        base_url=settings.posthog_app_host,
+        timeout=httpx.Timeout(settings.posthog_api_timeout, connect=3.0),
+        limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+        follow_redirects=False,
+        trust_env=False,  # no HTTP(S)_PROXY or .netrc credentials from the environment
+    )
+
+
+_pool = PooledClient(_new_client)
 
 
 def client() -> httpx.Client:
-    global _client
-    if _client is None:
-        with _lock:
-            if _client is None:
-                settings = conf()
-                _client = httpx.Client(
-                    base_url=settings.posthog_app_host,
-                    timeout=httpx.Timeout(settings.posthog_api_timeout, connect=3.0),
-                    limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
-                    follow_redirects=False,
-                    trust_env=False,
-                )
-    return _client
-
-
-@receiver(setting_changed)
-def _reset_client(**kwargs: Any) -> None:
-    global _client
-    with _lock:
-        if _client is not None:
-            _client.close()
-        _client = None
+    return _pool.get()
 
 
 def persons_bulk_delete(*, distinct_ids: list[str]) -> ApiCall:

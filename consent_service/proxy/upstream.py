@@ -7,16 +7,13 @@ client address we resolved (trusted proxies only), never a client-supplied chain
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
-from typing import Any
 
 import httpx
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.http import HttpRequest
 
 from consent_service.core.conf import conf
+from consent_service.core.http import PooledClient
 from consent_service.core.network import client_ip
 
 REQUEST_HEADERS = ("User-Agent", "Accept", "Accept-Language", "Origin", "Referer")
@@ -24,18 +21,6 @@ RESPONSE_HEADERS = frozenset(
     {"content-type", "cache-control", "etag", "last-modified", "expires", "retry-after", "vary"}
 )
 ENCODINGS = frozenset({"gzip", "br", "deflate", "identity"})
-
-_client: httpx.Client | None = None
-_lock = threading.Lock()
-
-
-def client() -> httpx.Client:
-    global _client
-    if _client is None:
-        with _lock:
-            if _client is None:
-                _client = _new_client()
-    return _client
 
 
 def _new_client() -> httpx.Client:
@@ -51,13 +36,11 @@ def _new_client() -> httpx.Client:
     )
 
 
-@receiver(setting_changed)
-def _reset_client(**kwargs: Any) -> None:
-    global _client
-    with _lock:
-        if _client is not None:
-            _client.close()
-        _client = None
+_pool = PooledClient(_new_client)
+
+
+def client() -> httpx.Client:
+    return _pool.get()
 
 
 def upstream_headers(

@@ -8,8 +8,7 @@ import pytest
 from posthog import Posthog
 from posthog import request as posthog_request
 
-from tests.conftest import Visitor
-from tests.proxy.conftest import TOKEN
+from tests.conftest import TOKEN, Visitor
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
