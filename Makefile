@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 SANDBOX_PORT ?= 8010
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 RUN_DIR := .run
 MANAGE := $(BIN)/python manage.py
 TEST_ENV := DJANGO_SETTINGS_MODULE=config.settings_test
@@ -17,6 +18,17 @@ $(STAMP): requirements.lock
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
 	touch $(STAMP)
 
+# posthog-js (pinned in package-lock.json) for the sandbox's /static/*, as PostHog's assets
+# host serves it: the demo under `make run` and the browser tests need it. Without npm the
+# sandbox answers 404 there and the browser tests are skipped (pytest says why).
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund && touch $@; \
+	else \
+		echo "npm not found: posthog-js is not installed, so the sandbox cannot serve" \
+			"/static/array.js and the demo at /demo/ loads no analytics (install Node.js 20+)."; \
+	fi
+
 $(RUN_DIR)/secret_key:
 	mkdir -p $(RUN_DIR)
 	$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
@@ -24,7 +36,7 @@ $(RUN_DIR)/secret_key:
 
 # Without POSTHOG_API_KEY, the local PostHog sandbox runs beside the service and takes
 # every PostHog role (ingestion, assets, persons API), so nothing leaves the machine.
-run: $(STAMP) $(RUN_DIR)/secret_key
+run: $(STAMP) $(RUN_DIR)/secret_key $(NODE_STAMP)
 	@set -e; \
 	export DJANGO_SECRET_KEY_FILE=$(RUN_DIR)/secret_key DJANGO_DEBUG=$${DJANGO_DEBUG:-1}; \
 	$(MANAGE) migrate --noinput; \
@@ -66,10 +78,11 @@ check: $(STAMP)
 	$(TEST_ENV) $(MANAGE) check --fail-level WARNING
 	$(TEST_ENV) $(MANAGE) makemigrations --check --dry-run
 
+# -rs: every skipped test says why (PostgreSQL-only tests, browser tests without Chromium).
 pytest: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -rs $(PYTEST_ARGS)
 
-test: lint typecheck check schema-check pytest
+test: lint typecheck check schema-check $(NODE_STAMP) pytest
 
 clean:
 	rm -rf $(VENV) $(RUN_DIR)

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "consent_service.proxy",
     "consent_service.erasure",
     "consent_service.sandbox",
+    "consent_service.demo",
 ]
 
 MIDDLEWARE = [
@@ -129,6 +130,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# consent.js lives in the product package, which is not an app of its own.
+STATICFILES_DIRS = [BASE_DIR / "consent_service" / "static"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The API takes small JSON bodies; the proxy reads its own streams with its own cap.

@@ -14,3 +14,11 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"consent_write": 
 # Tests run in one process; clearing a file cache between tests would only cost time.
 if not REDIS_URL:  # noqa: F405
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# On disk, not in shared memory: the live-server tests' threads then take SQLite's normal
+# locks (with the busy timeout) instead of failing at once on shared-cache table locks.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    import tempfile as _tempfile
+
+    _test_db = f"consent-test-{os.getpid()}.sqlite3"
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(_tempfile.gettempdir(), _test_db)}  # noqa: F405

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", index, name="index"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("consent_service.api.urls")),
+    path("demo/", include("consent_service.demo.urls")),
 ]
 
 handler400 = "consent_service.api.handlers.bad_request"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -10,7 +11,7 @@ from django.db import connection
 from django.test import Client, override_settings
 
 from consent_service.core.conf import conf
-from consent_service.ledger.policies import policy_cache_clear
+from consent_service.ledger.policies import policy_cache_clear, purposes_ensure_defaults
 from consent_service.proxy import stats
 from consent_service.sandbox.server import SandboxServer
 
@@ -57,6 +58,36 @@ def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
     ):
         yield sandbox_server
     sandbox_server.reset()
+
+
+_TRIGGERS = importlib.import_module("consent_service.ledger.migrations.0002_append_only_triggers")
+
+
+@pytest.fixture
+def flushable_ledger() -> Iterator[None]:
+    """For live-server tests on SQLite: Django's flush between transactional tests
+    deletes every row, which the append-only triggers refuse; lift them for the flush."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    _recreate_sqlite_triggers()
+    yield
+    with connection.cursor() as cursor:
+        for statement in _TRIGGERS.SQLITE_DROP:
+            cursor.execute(statement)
+
+
+def _recreate_sqlite_triggers() -> None:
+    with connection.cursor() as cursor:
+        for statement in [*_TRIGGERS.SQLITE_DROP, *_TRIGGERS.SQLITE_CREATE]:
+            cursor.execute(statement)
+
+
+@pytest.fixture
+def ledger_defaults() -> None:
+    """Live-server tests run after another transactional test's flush, which empties the
+    default purposes that migrations loaded; put them back."""
+    purposes_ensure_defaults()
 
 
 @pytest.fixture

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections import Counter
 from typing import Any
 
 import httpx
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -39,6 +41,7 @@ from consent_service.proxy.upstream import (
     upstream_headers,
 )
 
+logger = logging.getLogger("consent_service.proxy")
 ACCEPTED = b'{"status": 1}'  # what posthog-js needs to not retry (PROTOCOL.md 2.8)
 GZIP_JSON = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
 
@@ -58,6 +61,10 @@ def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
         return _error(request, 504, "upstream_timeout", "PostHog did not answer in time.")
     except httpx.TransportError:
         return _error(request, 502, "upstream_unreachable", "PostHog could not be reached.")
+    except DatabaseError:
+        # Consent could not be read: refuse for now, and posthog-js retries a 503 later.
+        logger.exception("proxy could not read consent")
+        return _error(request, 503, "consent_unavailable", "Consent could not be checked.")
 
 
 def _handle(request: HttpRequest, route: Route) -> HttpResponseBase:

@@ -24,7 +24,7 @@ from consent_service.ledger.models import Subject, SubjectIdentifier
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.usefixtures("postgres_only"),
+    pytest.mark.usefixtures("postgres_only", "ledger_defaults"),
 ]
 ROOT = Path(__file__).resolve().parents[2]
 

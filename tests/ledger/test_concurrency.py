@@ -14,7 +14,7 @@ from tests.conftest import Visitor
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.usefixtures("postgres_only"),
+    pytest.mark.usefixtures("postgres_only", "ledger_defaults"),
 ]
 
 

@@ -12,7 +12,7 @@ from tests.conftest import TOKEN, Visitor
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.usefixtures("flushable_ledger"),
+    pytest.mark.usefixtures("flushable_ledger", "ledger_defaults"),
 ]
 
 

@@ -1,0 +1,218 @@
+"""Server-side PostHog events for the host app's backend, sent only with the user's consent.
+
+    from consent_service import analytics
+    analytics.capture_event(request.user, "order_paid", {"plan": "pro"})
+
+Events go straight to POSTHOG_HOST through posthog-python, not through the /ph proxy:
+these helpers are the consent gate. They send nothing unless the user's subject has a
+current analytics grant, and never under a refused (withdrawn) distinct_id. They never
+raise: a failed lookup or send is logged and returns False.
+
+Which distinct_id: the user's PostHog identity as the ledger knows it. That is a bound id
+that is not refused, preferring str(user.pk) (posthog-js apps usually call
+posthog.identify(String(user.id))), else the most recently bound one, so server events join
+the person the browser built. With no usable bound id, str(user.pk) is used, bound to the
+user's subject first so that erasure deletes what is sent under it. An id refused after a
+withdrawal stays refused, even after a new grant; if str(user.pk) is refused (or bound to
+someone else), nothing is sent until the browser binds a fresh identity (posthog.reset()).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.core.signals import setting_changed
+from django.db import transaction
+from posthog import Posthog
+
+from consent_service.core.conf import conf
+from consent_service.ledger.distinct_ids import distinct_id_is_valid, distinct_ids_bind
+from consent_service.ledger.models import ConsentState, SubjectIdentifier
+from consent_service.ledger.selectors import purposes_granted
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+
+    AnyUser = AbstractBaseUser | AnonymousUser | None
+
+logger = logging.getLogger("consent_service.analytics")
+
+ANALYTICS = "analytics"
+DISTINCT_ID = SubjectIdentifier.Kind.DISTINCT_ID
+TIMEOUT_SECONDS = 3.0  # a capture request; the SDK's 15 s would hold a worker's queue long
+MAX_RETRIES = 2
+
+
+class _Client:
+    """One posthog-python client per process, built on first use from the current settings.
+
+    Asynchronous (the SDK's own consumer thread) unless configure(sync_mode=True)."""
+
+    def __init__(self) -> None:
+        self._client: Posthog | None = None
+        self._lock = threading.Lock()
+        self._sync_mode = False
+        self._atexit_registered = False
+        setting_changed.connect(self._reset, weak=False)
+
+    def get(self) -> Posthog:
+        with self._lock:
+            if self._client is None:
+                self._client = self._build()
+                if not self._atexit_registered:
+                    atexit.register(shutdown)
+                    self._atexit_registered = True
+            return self._client
+
+    def configure(self, *, sync_mode: bool) -> None:
+        self.close(sync_mode=sync_mode)
+
+    def close(self, *, sync_mode: bool | None = None) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+            if sync_mode is not None:
+                self._sync_mode = sync_mode
+        if client is not None:
+            client.shutdown()  # flushes what is queued, then stops the consumer thread
+
+    def _build(self) -> Posthog:
+        settings = conf()
+        return Posthog(
+            settings.posthog_api_key,
+            host=settings.posthog_host,
+            sync_mode=self._sync_mode,
+            timeout=TIMEOUT_SECONDS,
+            max_retries=MAX_RETRIES,
+            disable_geoip=True,
+            enable_local_evaluation=False,
+            enable_exception_autocapture=False,
+            on_error=_log_send_error,
+        )
+
+    def _reset(self, **kwargs: Any) -> None:
+        # override_settings in tests must reach a client built from the old settings.
+        try:
+            self.close()
+        except Exception:
+            logger.exception("analytics: shutting down the PostHog client failed")
+
+
+_client = _Client()
+
+
+def configure(*, sync_mode: bool = False) -> None:
+    """Send each event in the calling thread (tests) or from the SDK's queue (default).
+    Shuts down the current client; the next event builds one in the new mode."""
+    _client.configure(sync_mode=sync_mode)
+
+
+def shutdown() -> None:
+    """Flush queued events and stop the SDK's thread. Registered with atexit on first use;
+    safe to call more than once (a later event builds a new client)."""
+    try:
+        _client.close()
+    except Exception:
+        logger.exception("analytics: shutting down the PostHog client failed")
+
+
+def capture_event(user: AnyUser, event: str, properties: Mapping[str, Any] | None = None) -> bool:
+    """Capture `event` for a consenting user. True when it was queued (or, in sync mode,
+    sent); False when consent, settings or an error kept it back."""
+    return _send(
+        user,
+        f"capture {event!r}",
+        lambda client, distinct_id: client.capture(
+            event, distinct_id=distinct_id, properties=dict(properties or {})
+        ),
+    )
+
+
+def identify_user(user: AnyUser, properties: Mapping[str, Any] | None = None) -> bool:
+    """Set person properties on the user's PostHog person (a `$set` event; posthog-python has
+    no identify()). By default only `is_staff`, so internal users can be filtered out:
+    no name, email or username goes to PostHog unless the caller passes it."""
+    values = {"is_staff": bool(getattr(user, "is_staff", False)), **(properties or {})}
+    return _send(
+        user,
+        "identify",
+        lambda client, distinct_id: client.set(distinct_id=distinct_id, properties=values),
+    )
+
+
+def user_distinct_id(user: AnyUser) -> str | None:
+    """The distinct_id events for this user may be sent under, or None when none may be
+    sent: no user, analytics off, no current analytics grant, or every id refused (or the
+    lookup failed, which is logged)."""
+    if user is None or not user.is_authenticated or not conf().analytics_enabled:
+        return None
+    try:
+        # A savepoint: a failed query leaves the caller's own transaction usable.
+        with transaction.atomic():
+            return _consented_distinct_id(user.pk)
+    except Exception:
+        logger.exception("analytics: reading the consent of user %s failed", user.pk)
+        return None
+
+
+def _send(user: AnyUser, what: str, call: Callable[[Posthog, str], str | None]) -> bool:
+    distinct_id = user_distinct_id(user)
+    if distinct_id is None:
+        return False
+    try:
+        sent = call(_client.get(), distinct_id) is not None
+    except Exception:
+        logger.exception("analytics: %s failed", what)
+        return False
+    if not sent:
+        logger.warning("analytics: %s was not sent (see the posthog logger)", what)
+    return sent
+
+
+def _consented_distinct_id(user_pk: Any) -> str | None:
+    found = (
+        ConsentState.objects.filter(subject__user_id=user_pk)
+        .values_list("subject_id", "purposes")
+        .first()
+    )
+    if found is None:
+        return None
+    subject_id, purposes = found
+    if ANALYTICS not in purposes_granted(purposes):
+        return None
+    bound = list(
+        SubjectIdentifier.objects.filter(subject_id=subject_id, kind=DISTINCT_ID)
+        .order_by("-created_at", "-pk")
+        .values_list("value", "refused_at")
+    )
+    usable = [value for value, refused_at in bound if refused_at is None]
+    user_key = str(user_pk)
+    if user_key in usable:
+        return user_key
+    if usable:
+        return usable[0]  # the most recently bound
+    return _bound_user_key(subject_id, user_key)
+
+
+def _bound_user_key(subject_id: int, user_key: str) -> str | None:
+    """str(user.pk), bound to the subject first; None if it is refused or someone else's."""
+    if not distinct_id_is_valid(user_key):
+        return None
+    distinct_ids_bind(subject_id=subject_id, distinct_ids=[user_key])
+    owner = (
+        SubjectIdentifier.objects.filter(kind=DISTINCT_ID, value=user_key)
+        .values_list("subject_id", "refused_at")
+        .first()
+    )
+    if owner is None or owner[0] != subject_id or owner[1] is not None:
+        logger.warning("analytics: distinct_id of user %s is refused or bound elsewhere", user_key)
+        return None
+    return user_key
+
+
+def _log_send_error(error: Exception, batch: list[dict[str, Any]]) -> None:
+    logger.warning("analytics: PostHog did not take %d event(s): %s", len(batch), error)

@@ -1,0 +1,148 @@
+"""The real posthog-js in Chromium: nothing before consent, everything after, nothing after
+withdrawal, through the /ph proxy. Every assertion is on what the sandbox received."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from consent_service.erasure.services import erasure_claim, erasure_process
+from consent_service.sandbox.server import SandboxServer
+from tests.e2e.conftest import new_context
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+SETTLE = 4.0  # posthog-js flushes its queue every 3 s
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def open_demo(page: Any, site: str) -> None:
+    page.goto(f"{site}/demo/")
+    page.wait_for_function("window.ConsentService && window.ConsentService.state()")
+
+
+def events(sandbox: SandboxServer, name: str | None = None) -> list[Any]:
+    return [e for e in sandbox.store.events if name is None or e.event.get("event") == name]
+
+
+def posthog_storage(page: Any) -> list[str]:
+    """Whatever posthog-js keeps on the device: cookies and storage keys."""
+    keys = page.evaluate("() => [...Object.keys(localStorage), ...Object.keys(sessionStorage)]")
+    cookies = [c["name"] for c in page.context.cookies()]
+    return [k for k in [*keys, *cookies] if k.startswith(("ph_", "__ph"))]
+
+
+def test_first_visit_shows_the_banner_and_sends_nothing(site, sandbox, browser_page):
+    open_demo(browser_page, site)
+
+    browser_page.get_by_role("dialog").wait_for(state="visible", timeout=10_000)
+    browser_page.click("#capture")
+    time.sleep(SETTLE)
+
+    assert events(sandbox) == []
+    assert [r for r in sandbox.store.requests if r.path.startswith("/flags")] == []
+    assert posthog_storage(browser_page) == []
+
+
+def test_accepting_analytics_only_sends_events_but_no_recordings(site, sandbox, browser_page):
+    open_demo(browser_page, site)
+    browser_page.evaluate("ConsentService.grant(['analytics'])")
+    browser_page.wait_for_function("window.posthog && posthog.has_opted_in_capturing()")
+
+    browser_page.click("#capture")
+    distinct_id = browser_page.evaluate("posthog.get_distinct_id()")
+
+    assert wait_for(lambda: events(sandbox, "demo_button"))
+    assert {e.distinct_id for e in events(sandbox)} == {distinct_id}
+    assert events(sandbox, "$pageview") or events(sandbox, "$opt_in")
+    time.sleep(SETTLE)
+    assert [e for e in sandbox.store.events if e.is_recording] == []
+
+
+def test_accepting_replay_records_with_typed_input_masked(site, sandbox, browser_page):
+    open_demo(browser_page, site)
+    browser_page.get_by_role("button", name="Accept all").click()
+    browser_page.wait_for_function("window.posthog && posthog.has_opted_in_capturing()")
+
+    browser_page.fill("#secret", "hunter2-secret-typed")
+    browser_page.click("#capture")
+
+    assert wait_for(lambda: [e for e in sandbox.store.events if e.is_recording], timeout=25)
+    recorded = str([e.event for e in sandbox.store.events if e.is_recording])
+    assert "hunter2-secret-typed" not in recorded
+
+
+def test_rejecting_sends_nothing(site, sandbox, browser_page):
+    open_demo(browser_page, site)
+    browser_page.get_by_role("button", name="Reject all").click()
+
+    browser_page.click("#capture")
+    time.sleep(SETTLE)
+
+    assert events(sandbox) == []
+    assert posthog_storage(browser_page) == []
+
+
+def test_a_gpc_browser_sends_nothing_and_needs_no_banner(site, sandbox, chromium):
+    context = new_context(chromium, extra_http_headers={"Sec-GPC": "1"})
+    page = context.new_page()
+    try:
+        open_demo(page, site)
+        assert page.get_by_role("dialog").count() == 0
+        page.click("#capture")
+        time.sleep(SETTLE)
+    finally:
+        context.close()
+
+    assert events(sandbox) == []
+
+
+def test_withdrawing_stops_events_clears_storage_and_erases(site, sandbox, browser_page):
+    open_demo(browser_page, site)
+    browser_page.get_by_role("button", name="Accept all").click()
+    browser_page.wait_for_function("window.posthog && posthog.has_opted_in_capturing()")
+    browser_page.click("#capture")
+    assert wait_for(lambda: events(sandbox, "demo_button"))
+
+    browser_page.click("#withdraw")
+    browser_page.wait_for_function("!posthog.has_opted_in_capturing()")
+    before = len(events(sandbox, "demo_button"))
+    browser_page.click("#capture")
+    time.sleep(SETTLE)
+
+    assert len(events(sandbox, "demo_button")) == before
+    assert [k for k in posthog_storage(browser_page) if not k.startswith("__ph_opt_in_out")] == []
+    claimed = erasure_claim(worker="e2e")
+    assert [r.status for r in erasure_process(requests=claimed, worker="e2e")] == ["succeeded"]
+    assert sandbox.persons.deletions
+    assert events(sandbox, "demo_button") == []  # deleted with the person
+
+
+def test_after_the_consent_lifetime_the_banner_returns_and_events_stop(
+    site, sandbox, browser_page, time_machine
+):
+    open_demo(browser_page, site)
+    browser_page.get_by_role("button", name="Accept all").click()
+    browser_page.wait_for_function("window.posthog && posthog.has_opted_in_capturing()")
+
+    time_machine.move_to(timezone.now() + timedelta(days=400), tick=True)
+    sandbox.store.clear()
+    open_demo(browser_page, site)
+    browser_page.click("#capture")
+    time.sleep(SETTLE)
+
+    browser_page.get_by_role("dialog").wait_for(state="visible", timeout=10_000)
+    assert events(sandbox, "demo_button") == []
