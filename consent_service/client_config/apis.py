@@ -16,9 +16,8 @@ from consent_service.ledger.visitor_consent import visitor_needs_fresh_identity
 
 
 class AnalyticsConfigApi(APIView):
-    # Read-only and called on every page load: Django's own middleware already set
-    # request.user, so DRF's authentication and permission passes add only cost.
-    authentication_classes = ()
+    # Read-only and open to every visitor: no permission pass. Authentication stays: without
+    # it DRF would overwrite request.user with AnonymousUser and a login would never link.
     permission_classes = ()
 
     @extend_schema(

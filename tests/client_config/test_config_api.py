@@ -195,3 +195,15 @@ def test_config_only_answers_get(visitor):
 
     assert response.status_code == 405
     assert response.json()["code"] == "method_not_allowed"
+
+
+def test_the_config_call_links_a_logged_in_visitor(visitor, django_user_model):
+    from consent_service.ledger.models import Subject
+
+    visitor.decide({"analytics": True, "session_replay": False})
+    user = django_user_model.objects.create_user("config-login", password="pw")
+    visitor.client.force_login(user)
+
+    visitor.config()
+
+    assert Subject.objects.get().user_id == user.pk

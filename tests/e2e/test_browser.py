@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 
 from consent_service.erasure.services import erasure_claim, erasure_process
+from consent_service.ledger.models import SubjectIdentifier
 from consent_service.sandbox.server import SandboxServer
 from tests.e2e.conftest import new_context
 
@@ -146,3 +147,31 @@ def test_after_the_consent_lifetime_the_banner_returns_and_events_stop(
 
     browser_page.get_by_role("dialog").wait_for(state="visible", timeout=10_000)
     assert events(sandbox, "demo_button") == []
+
+
+def test_login_after_accepting_ties_both_ids_to_one_subject(
+    site, sandbox, browser_page, django_user_model
+):
+    user = django_user_model.objects.create_user("ada", password="pw-e2e-123", is_staff=True)
+    open_demo(browser_page, site)
+    browser_page.get_by_role("button", name="Accept all").click()
+    browser_page.wait_for_function("window.posthog && posthog.has_opted_in_capturing()")
+    anonymous_id = browser_page.evaluate("posthog.get_distinct_id()")
+    browser_page.click("#capture")
+    assert wait_for(lambda: events(sandbox, "demo_button"))
+
+    browser_page.goto(f"{site}/admin/login/?next=/demo/")
+    browser_page.fill("#id_username", "ada")
+    browser_page.fill("#id_password", "pw-e2e-123")
+    browser_page.click("input[type=submit]")
+    browser_page.wait_for_function(f"window.posthog && posthog.get_distinct_id() === '{user.pk}'")
+    browser_page.click("#capture")
+
+    assert wait_for(
+        lambda: [e for e in events(sandbox, "demo_button") if e.distinct_id == str(user.pk)]
+    )
+    identify = wait_for(lambda: events(sandbox, "$identify"))
+    assert identify[0].event["properties"]["$anon_distinct_id"] == anonymous_id
+    owners = SubjectIdentifier.objects.filter(value__in=[anonymous_id, str(user.pk)])
+    assert {owner.subject.user_id for owner in owners} == {user.pk}
+    assert owners.count() == 2
