@@ -44,6 +44,7 @@ from benchmarks.harness import (  # noqa: E402
     format_percent,
     format_us,
     gunicorn,
+    load_parser,
     migrate,
     returning_visitor,
     round_order,
@@ -103,18 +104,7 @@ def print_report(summaries: list[Summary], args: argparse.Namespace, database: s
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
-    parser.add_argument("--clients", type=int, default=4, help="concurrent client threads")
-    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per endpoint")
-    parser.add_argument("--rounds", type=int, default=8, help="measured rounds per endpoint")
-    parser.add_argument("--round-seconds", type=float, default=2.0, help="seconds per round")
-    parser.add_argument(
-        "--settings",
-        default=SETTINGS_MODULE,
-        help=f"Django settings module for migrate and gunicorn (default {SETTINGS_MODULE}; "
-        "another one must be importable, e.g. via PYTHONPATH, for A/B experiments)",
-    )
+    parser = load_parser(__doc__, clients=4, noun="endpoint", settings=SETTINGS_MODULE)
     return parser.parse_args(argv)
 
 

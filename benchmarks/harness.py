@@ -7,6 +7,7 @@ Used by benchmarks/config_endpoint.py and benchmarks/proxy.py; run those, not th
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import os
@@ -546,3 +547,22 @@ def format_us(value: float | None) -> str:
 
 def format_percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0%}"
+
+
+def load_parser(
+    doc: str | None, *, clients: int, noun: str, settings: str
+) -> argparse.ArgumentParser:
+    """The options every load benchmark takes, with its own default client count."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0] if doc else None)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--clients", type=int, default=clients, help="concurrent client threads")
+    parser.add_argument("--warmup", type=float, default=2.0, help=f"warm-up seconds per {noun}")
+    parser.add_argument("--rounds", type=int, default=8, help=f"measured rounds per {noun}")
+    parser.add_argument("--round-seconds", type=float, default=2.0, help="seconds per round")
+    parser.add_argument(
+        "--settings",
+        default=settings,
+        help=f"Django settings module for migrate and gunicorn (default {settings}; "
+        "another one must be importable, e.g. via PYTHONPATH, for A/B experiments)",
+    )
+    return parser

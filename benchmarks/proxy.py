@@ -71,6 +71,7 @@ from benchmarks.harness import (  # noqa: E402
     format_us,
     free_port,
     gunicorn,
+    load_parser,
     log_tail,
     migrate,
     process_cpu_seconds,
@@ -401,18 +402,7 @@ def print_verdicts(by_label: dict[str, Summary], deliveries: list[Delivery], cli
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
-    parser.add_argument("--clients", type=int, default=16, help="concurrent client threads")
-    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per target")
-    parser.add_argument("--rounds", type=int, default=8, help="measured rounds per target")
-    parser.add_argument("--round-seconds", type=float, default=2.0, help="seconds per round")
-    parser.add_argument(
-        "--settings",
-        default=SETTINGS_MODULE,
-        help=f"Django settings module for migrate and gunicorn (default {SETTINGS_MODULE}; "
-        "another one must be importable, e.g. via PYTHONPATH, for A/B experiments)",
-    )
+    parser = load_parser(__doc__, clients=16, noun="target", settings=SETTINGS_MODULE)
     return parser.parse_args(argv)
 
 
