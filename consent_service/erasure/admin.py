@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from consent_service.core.admin import ReadOnly
 from consent_service.erasure.models import OVERDUE_AFTER, ErasureAttempt, ErasureRequest
 from consent_service.erasure.outbox import subject_distinct_ids
 from consent_service.erasure.services import (
@@ -46,19 +47,6 @@ ERASE_DESCRIPTION = "Erase from analytics (GDPR Art. 17)"
 CONFIRM_ERASURE_TEMPLATE = "admin/erasure/confirm_erasure.html"
 CONFIRM_ACTION_TEMPLATE = "admin/erasure/confirm_action.html"
 RESPONSE_SHOWN = 300
-
-
-class ShownOnly:
-    """Requests and calls change only through the services (the actions call them)."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # --- Erase from analytics: the action on subjects and users ------------------------------
@@ -208,7 +196,7 @@ class OverdueFilter(admin.SimpleListFilter):
         return overdue.filter(created_at__lt=cutoff)
 
 
-class CallInline(ShownOnly, CallInlineBase):
+class CallInline(ReadOnly, CallInlineBase):
     model = ErasureAttempt
     readonly_fields = (
         "round",
@@ -236,7 +224,7 @@ class CallInline(ShownOnly, CallInlineBase):
 
 
 @admin.register(ErasureRequest)
-class ErasureRequestAdmin(ShownOnly, RequestAdminBase):
+class ErasureRequestAdmin(ReadOnly, RequestAdminBase):
     list_display = [
         "id",
         "subject_link",
@@ -283,25 +271,21 @@ class ErasureRequestAdmin(ShownOnly, RequestAdminBase):
     def retry_failed(
         self, request: HttpRequest, queryset: QuerySet[ErasureRequest]
     ) -> TemplateResponse | None:
-        selected = list(queryset.order_by("pk"))
-        failed = [item for item in selected if item.status == ErasureRequest.Status.FAILED]
-        if not failed:
-            self.message_user(request, "None of the selected requests failed.", messages.WARNING)
-            return None
-        if request.POST.get("post") != "yes":
-            return self._confirm(
-                request,
-                action="retry_failed",
-                title="Retry failed requests",
-                verb="retry",
-                explanation="These requests start over: attempts back to 0, taken by the "
-                "next worker round.",
-                eligible=failed,
-                skipped=[item for item in selected if item not in failed],
-                skipped_reason="not failed",
-            )
+        confirmation = self._confirm_for(
+            request,
+            queryset,
+            ErasureRequest.Status.FAILED,
+            "None of the selected requests failed.",
+            action="retry_failed",
+            title="Retry failed requests",
+            verb="retry",
+            explanation="These requests start over: attempts back to 0, taken by the "
+            "next worker round.",
+        )
+        if not isinstance(confirmation, list):
+            return confirmation
         who = _staff_user(request).get_username()
-        retried = [item for item in failed if erasure_retry(request=item, note=f"by {who}")]
+        retried = [item for item in confirmation if erasure_retry(request=item, note=f"by {who}")]
         _log(request, retried, CHANGE, "Retried from the admin.")
         self.message_user(request, f"Retried {_count(retried, 'request')}.", messages.SUCCESS)
         return None
@@ -310,31 +294,51 @@ class ErasureRequestAdmin(ShownOnly, RequestAdminBase):
     def process_now(
         self, request: HttpRequest, queryset: QuerySet[ErasureRequest]
     ) -> TemplateResponse | None:
-        selected = list(queryset.order_by("pk"))
-        pending = [item for item in selected if item.status == ErasureRequest.Status.PENDING]
-        if not pending:
-            self.message_user(
-                request, "None of the selected requests is pending.", messages.WARNING
-            )
-            return None
-        if request.POST.get("post") != "yes":
-            return self._confirm(
-                request,
-                action="process_now",
-                title="Process now",
-                verb="process now",
-                explanation="The next worker round takes these requests without waiting "
-                "for their delay or backoff.",
-                eligible=pending,
-                skipped=[item for item in selected if item not in pending],
-                skipped_reason="not pending",
-            )
-        moved = erasure_expedite(requests=pending)
+        confirmation = self._confirm_for(
+            request,
+            queryset,
+            ErasureRequest.Status.PENDING,
+            "None of the selected requests is pending.",
+            action="process_now",
+            title="Process now",
+            verb="process now",
+            explanation="The next worker round takes these requests without waiting "
+            "for their delay or backoff.",
+        )
+        if not isinstance(confirmation, list):
+            return confirmation
+        moved = erasure_expedite(requests=confirmation)
         _log(request, moved, CHANGE, "Made due now from the admin.")
         self.message_user(
             request, f"{_count(moved, 'request')} due now for the worker.", messages.SUCCESS
         )
         return None
+
+    def _confirm_for(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[ErasureRequest],
+        status: str,
+        none_message: str,
+        **context: Any,
+    ) -> TemplateResponse | list[ErasureRequest] | None:
+        """The selected requests in `status` once confirmed; before that the confirmation
+        page, or None (with a message) when none of them is in that status."""
+        selected = list(queryset.order_by("pk"))
+        eligible = [item for item in selected if item.status == status]
+        if not eligible:
+            self.message_user(request, none_message, messages.WARNING)
+            return None
+        if request.POST.get("post") == "yes":
+            return eligible
+        skipped = [item for item in selected if item not in eligible]
+        return self._confirm(
+            request,
+            eligible=eligible,
+            skipped=skipped,
+            skipped_reason=f"not {status}",
+            **context,
+        )
 
     def _confirm(self, request: HttpRequest, **context: Any) -> TemplateResponse:
         return _confirmation(self, request, CONFIRM_ACTION_TEMPLATE, context)

@@ -24,6 +24,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from consent_service.core.admin import ReadOnly
 from consent_service.core.conf import conf
 from consent_service.erasure.admin import ErasesFromAnalytics, erase_subjects_from_analytics
 from consent_service.erasure.models import ErasureRequest
@@ -64,19 +65,6 @@ logger = logging.getLogger("consent_service.ledger")
 
 DECISIONS = {"granted": True, "refused": False}
 RECORDS_SHOWN = 20
-
-
-class ReadOnly:
-    """Shown, never added, edited or deleted: the ledger changes only through its services."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class PurposeDecisionFilter(admin.SimpleListFilter):

@@ -81,6 +81,8 @@ def visitor_needs_fresh_identity(*, visitor_id: str) -> bool:
 def distinct_id_owners(*, distinct_ids: Iterable[str]) -> dict[str, Owner | None]:
     """Who each id belongs to (None: bound to nobody yet)."""
     wanted = list(dict.fromkeys(distinct_ids))
+    if not wanted:  # the usual proxied request: every id is already the visitor's
+        return {}
     keys = {_id_key(value): value for value in wanted}
     cached = cache.get_many(list(keys))
     found = {keys[key]: None if entry == _NONE else Owner(**entry) for key, entry in cached.items()}
