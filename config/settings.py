@@ -203,6 +203,10 @@ CONSENT_VISITOR_COOKIE_NAME = env_str("CONSENT_VISITOR_COOKIE_NAME", "consent_vi
 # Redis entries are invalidated on every write; per-process ones only expire, so keep them short.
 CONSENT_CACHE_SECONDS = env_int("CONSENT_CACHE_SECONDS", 300)
 CONSENT_VISITOR_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Browsers may claim only posthog-js anonymous ids (UUIDv7); identified ids are minted by us.
+# On, a browser may claim any unbound id it names first (a visitor could take another
+# user's guessable id, such as an email, before that user does).
+CONSENT_TRUST_CLIENT_DISTINCT_IDS = env_bool("CONSENT_TRUST_CLIENT_DISTINCT_IDS", False)
 
 # --- Proxy ----------------------------------------------------------------------------
 CONSENT_PROXY_MAX_BODY_BYTES = env_int("CONSENT_PROXY_MAX_BODY_BYTES", 25 * 1024 * 1024)
@@ -211,6 +215,13 @@ CONSENT_PROXY_MAX_EVENTS = env_int("CONSENT_PROXY_MAX_EVENTS", 2000)
 CONSENT_PROXY_CONNECT_TIMEOUT = env_float("CONSENT_PROXY_CONNECT_TIMEOUT", 3.0)
 CONSENT_PROXY_READ_TIMEOUT = env_float("CONSENT_PROXY_READ_TIMEOUT", 10.0)
 CONSENT_PROXY_POOL_SIZE = env_int("CONSENT_PROXY_POOL_SIZE", 50)
+# Whole upstream call, connect to last byte: httpx's read timeout alone never trips on a drip.
+CONSENT_PROXY_DEADLINE_SECONDS = env_float("CONSENT_PROXY_DEADLINE_SECONDS", 10.0)
+CONSENT_PROXY_MAX_RESPONSE_BYTES = env_int("CONSENT_PROXY_MAX_RESPONSE_BYTES", 8 * 1024 * 1024)
+# Uncompressed rrweb snapshots nest as deep as the page's DOM.
+CONSENT_PROXY_MAX_DEPTH = env_int("CONSENT_PROXY_MAX_DEPTH", 512)
+# Backend SDKs (posthog-python, ...) use host=<site>/<prefix>/server/<secret>; empty: no route.
+CONSENT_PROXY_SERVER_SECRET = env_secret("CONSENT_PROXY_SERVER_SECRET")
 
 # --- Erasure ----------------------------------------------------------------------------
 ERASURE_MAX_ATTEMPTS = env_int("ERASURE_MAX_ATTEMPTS", 10)

@@ -38,6 +38,11 @@ class Conf:
     proxy_connect_timeout: float
     proxy_read_timeout: float
     proxy_pool_size: int
+    proxy_deadline_seconds: float
+    proxy_max_response_bytes: int
+    proxy_max_depth: int
+    proxy_server_secret: str
+    trust_client_distinct_ids: bool
     erasure_max_attempts: int
     erasure_backoff_base: float
     erasure_backoff_cap: float
@@ -78,6 +83,11 @@ def conf() -> Conf:
         proxy_connect_timeout=settings.CONSENT_PROXY_CONNECT_TIMEOUT,
         proxy_read_timeout=settings.CONSENT_PROXY_READ_TIMEOUT,
         proxy_pool_size=settings.CONSENT_PROXY_POOL_SIZE,
+        proxy_deadline_seconds=settings.CONSENT_PROXY_DEADLINE_SECONDS,
+        proxy_max_response_bytes=settings.CONSENT_PROXY_MAX_RESPONSE_BYTES,
+        proxy_max_depth=settings.CONSENT_PROXY_MAX_DEPTH,
+        proxy_server_secret=settings.CONSENT_PROXY_SERVER_SECRET,
+        trust_client_distinct_ids=settings.CONSENT_TRUST_CLIENT_DISTINCT_IDS,
         erasure_max_attempts=settings.ERASURE_MAX_ATTEMPTS,
         erasure_backoff_base=settings.ERASURE_BACKOFF_BASE_SECONDS,
         erasure_backoff_cap=settings.ERASURE_BACKOFF_CAP_SECONDS,

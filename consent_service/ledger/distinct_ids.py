@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 
 from django.utils import timezone
 
+from consent_service.core.conf import conf
 from consent_service.ledger.models import Subject, SubjectIdentifier
 from consent_service.ledger.visitor_consent import distinct_ids_forget, visitor_consent_refresh
 
 logger = logging.getLogger("consent_service.ledger")
 
 DISTINCT_ID = SubjectIdentifier.Kind.DISTINCT_ID
-MAX_DISTINCT_IDS_PER_SUBJECT = 100
+MAX_DISTINCT_IDS_PER_SUBJECT = 100  # live ids: refused (erased) ones stop counting
+# posthog-js anonymous distinct_ids and device ids are UUIDv7, lower case.
+_ANONYMOUS_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 COOKIELESS_ID = "$posthog_cookieless"  # posthog-js's sentinel, replaced by PostHog per visit
 # Values SDKs send when an app passes an unset variable; binding them would merge strangers.
 PLACEHOLDER_DISTINCT_IDS = frozenset(
@@ -43,6 +47,19 @@ def distinct_id_is_valid(value: str) -> bool:
     return 0 < len(value) <= 200 and value.strip().lower() not in PLACEHOLDER_DISTINCT_IDS
 
 
+def distinct_id_is_anonymous(value: str) -> bool:
+    """Shaped like an id posthog-js made up itself: random, so nobody else's."""
+    return bool(_ANONYMOUS_ID.match(value))
+
+
+def distinct_id_claimable(value: str) -> bool:
+    """May a browser bind this unbound id to itself? Guessable ids (emails, user pks)
+    must not be, or a stranger could claim someone's id before they do."""
+    if not distinct_id_is_valid(value):
+        return False
+    return distinct_id_is_anonymous(value) or conf().trust_client_distinct_ids
+
+
 def distinct_ids_bind(*, subject_id: int, distinct_ids: Iterable[str]) -> list[str]:
     """Bind unbound, valid ids to the subject (bounded). An id bound elsewhere never moves."""
     wanted = [value for value in dict.fromkeys(distinct_ids) if distinct_id_is_valid(value)]
@@ -55,7 +72,9 @@ def distinct_ids_bind(*, subject_id: int, distinct_ids: Iterable[str]) -> list[s
     )
     room = (
         MAX_DISTINCT_IDS_PER_SUBJECT
-        - SubjectIdentifier.objects.filter(subject_id=subject_id, kind=DISTINCT_ID).count()
+        - SubjectIdentifier.objects.filter(
+            subject_id=subject_id, kind=DISTINCT_ID, refused_at__isnull=True
+        ).count()
     )
     new = [value for value in wanted if value not in taken][: max(room, 0)]
     if len(new) < len(wanted) - len(taken):
