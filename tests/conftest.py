@@ -17,6 +17,13 @@ from consent_service.sandbox.server import SandboxServer
 
 TOKEN = "phc_TESTTOKEN123"
 CONFIG_URL = "/api/v1/analytics/config/"
+
+
+def anonymous_id(n: int) -> str:
+    """A distinct_id shaped as posthog-js makes them up (UUIDv7): claimable by a browser."""
+    return f"01a21f7b-0000-7000-8000-{n:012x}"
+
+
 CONSENT_URL = "/api/v1/consent/"
 WITHDRAW_URL = "/api/v1/consent/withdraw/"
 HISTORY_URL = "/api/v1/consent/history/"

@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Iterable
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from consent_service.core.conf import conf
@@ -16,6 +17,7 @@ logger = logging.getLogger("consent_service.ledger")
 
 DISTINCT_ID = SubjectIdentifier.Kind.DISTINCT_ID
 MAX_DISTINCT_IDS_PER_SUBJECT = 100  # live ids: refused (erased) ones stop counting
+LIMIT_LOG_SECONDS = 24 * 3600
 # posthog-js anonymous distinct_ids and device ids are UUIDv7, lower case.
 _ANONYMOUS_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 COOKIELESS_ID = "$posthog_cookieless"  # posthog-js's sentinel, replaced by PostHog per visit
@@ -60,33 +62,41 @@ def distinct_id_claimable(value: str) -> bool:
     return distinct_id_is_anonymous(value) or conf().trust_client_distinct_ids
 
 
-def distinct_ids_bind(*, subject_id: int, distinct_ids: Iterable[str]) -> list[str]:
-    """Bind unbound, valid ids to the subject (bounded). An id bound elsewhere never moves."""
+def distinct_ids_bind(*, subject_id: int, distinct_ids: Iterable[str]) -> set[str]:
+    """Bind unbound, valid ids to the subject, up to its cap of live ids. An id bound
+    elsewhere never moves. Returns which of `distinct_ids` are now the subject's."""
     wanted = [value for value in dict.fromkeys(distinct_ids) if distinct_id_is_valid(value)]
     if not wanted:
-        return []
+        return set()
+    mine = SubjectIdentifier.objects.filter(subject_id=subject_id, kind=DISTINCT_ID)
     taken = set(
         SubjectIdentifier.objects.filter(kind=DISTINCT_ID, value__in=wanted).values_list(
             "value", flat=True
         )
     )
-    room = (
-        MAX_DISTINCT_IDS_PER_SUBJECT
-        - SubjectIdentifier.objects.filter(
-            subject_id=subject_id, kind=DISTINCT_ID, refused_at__isnull=True
-        ).count()
-    )
-    new = [value for value in wanted if value not in taken][: max(room, 0)]
-    if len(new) < len(wanted) - len(taken):
-        logger.warning("subject %s is at its distinct_id limit; not binding more", subject_id)
+    room = MAX_DISTINCT_IDS_PER_SUBJECT - mine.filter(refused_at__isnull=True).count()
+    unbound = [value for value in wanted if value not in taken]
+    new = unbound[: max(room, 0)]
+    if len(new) < len(unbound):
+        _log_limit_once(subject_id)
     if new:
         SubjectIdentifier.objects.bulk_create(
             [SubjectIdentifier(subject_id=subject_id, kind=DISTINCT_ID, value=v) for v in new],
-            ignore_conflicts=True,  # a concurrent request bound it first: fine either way
+            ignore_conflicts=True,  # a concurrent request may bind one first: checked below
         )
         distinct_ids_forget(distinct_ids=new)
         visitor_consent_refresh(subject_id=subject_id)
-    return new
+    return set(mine.filter(value__in=wanted).values_list("value", flat=True))
+
+
+def _log_limit_once(subject_id: int) -> None:
+    """An id we cannot bind is one erasure could not find: its events are dropped."""
+    if cache.add(f"consent:id-limit-logged:{subject_id}", 1, LIMIT_LOG_SECONDS):
+        logger.error(
+            "subject %s is at its limit of %s live distinct_ids: events naming more are dropped",
+            subject_id,
+            MAX_DISTINCT_IDS_PER_SUBJECT,
+        )
 
 
 def distinct_ids_refuse(*, subject: Subject) -> int:

@@ -1,11 +1,11 @@
-"""Capture payloads decoded as PostHog's capture service does (PROTOCOL.md 3.2, 3.3),
-and re-encoded for upstream. Only decoded, filtered events are ever forwarded."""
+"""Capture payloads decoded as PostHog's capture service does (PROTOCOL.md 3.2, 3.3).
+What goes upstream is built afresh from them (`envelope.py`), never these bytes."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import gzip
+import codecs
 import json
 import re
 import zlib
@@ -14,11 +14,25 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
+from consent_service.proxy.bounded_json import JsonLimitError, loads_bounded
+
 GZIP_MAGIC = b"\x1f\x8b\x08"
 _STRICT_BASE64 = re.compile(rb"^[A-Za-z0-9+/]+={0,2}$")
 DISTINCT_ID_MAX = 200
 
 Shape = Literal["batch", "array", "single"]
+# posthog-js truncates strings mid surrogate pair; PostHog's parser refuses the lone half
+# and with it the whole batch, so it goes out as U+FFFD, as invalid UTF-8 came in.
+FFFD_ERRORS = "consent_service.fffd"
+
+
+def _replace_with_fffd(error: UnicodeError) -> tuple[bytes, int]:
+    assert isinstance(error, UnicodeEncodeError)
+    # Bytes: the UTF-8 encoder takes only ASCII text from an error handler.
+    return "\ufffd".encode() * (error.end - error.start), error.end
+
+
+codecs.register_error(FFFD_ERRORS, _replace_with_fffd)
 
 
 class PayloadError(Exception):
@@ -33,16 +47,14 @@ class PayloadError(Exception):
 class Limits:
     max_decoded_bytes: int
     max_events: int
+    max_depth: int = 512
 
 
 @dataclass
 class Payload:
     shape: Shape
-    events: list[dict[str, Any]]
+    events: list[Any]  # as sent: each is checked before anything is forwarded
     envelope: dict[str, Any] = field(default_factory=dict)
-
-    def with_events(self, events: list[dict[str, Any]]) -> Payload:
-        return Payload(self.shape, events, self.envelope)
 
 
 def decode_payload(
@@ -60,18 +72,6 @@ def decode_payload(
     return _parse(data, limits)
 
 
-def encode_payload(payload: Payload) -> bytes:
-    """Gzip JSON in the shape the client used; level 1 because we pay it per request."""
-    if payload.shape == "batch":
-        document: Any = {**payload.envelope, "batch": payload.events}
-    elif payload.shape == "array":
-        document = payload.events
-    else:
-        document = payload.events[0]
-    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
-    return gzip.compress(text.encode(), compresslevel=1, mtime=0)
-
-
 def event_distinct_id(event: Mapping[str, Any]) -> str | None:
     """As PostHog: top-level distinct_id or $distinct_id, then properties.distinct_id."""
     for key in ("distinct_id", "$distinct_id"):
@@ -84,7 +84,11 @@ def event_distinct_id(event: Mapping[str, Any]) -> str | None:
 
 
 def normalise_id(value: Any) -> str | None:
-    text = value if isinstance(value, str) else json.dumps(value)
+    """The id PostHog stores: JSON text of a non-string (serde's compact form), NUL and
+    lone surrogates as U+FFFD (as we forward them), at most 200 characters."""
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    if not text.isascii():
+        text = text.encode("utf-8", FFFD_ERRORS).decode("utf-8")
     text = text.replace("\x00", "\ufffd")[:DISTINCT_ID_MAX]
     return text or None
 
@@ -153,18 +157,21 @@ def _b64decode(data: bytes) -> bytes:
         raise PayloadError(400, "invalid_base64", "Body is not valid base64.") from exc
 
 
-def _parse(data: bytes, limits: Limits) -> Payload:
+def parse_json(data: bytes, limits: Limits) -> Any:
     try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
+        return loads_bounded(data, max_depth=limits.max_depth)
+    except JsonLimitError as exc:
+        raise PayloadError(400, "json_too_complex", str(exc)) from exc
+    except ValueError as exc:
         raise PayloadError(400, "invalid_json", "Body is not JSON.") from exc
-    payload = _shape(document)
+
+
+def _parse(data: bytes, limits: Limits) -> Payload:
+    payload = _shape(parse_json(data, limits))
     if not payload.events:
         raise PayloadError(400, "empty_batch", "No events in the body.")
     if len(payload.events) > limits.max_events:
         raise PayloadError(413, "too_many_events", "Too many events in one request.")
-    if not all(isinstance(event, dict) for event in payload.events):
-        raise PayloadError(400, "invalid_event", "Every event must be a JSON object.")
     return payload
 
 

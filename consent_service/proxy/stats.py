@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from collections.abc import Mapping
 
 logger = logging.getLogger("consent_service.proxy")
 
@@ -12,9 +13,12 @@ _lock = threading.Lock()
 _counts: Counter[str] = Counter()
 
 
-def record(*, forwarded: int, dropped: Counter[str]) -> None:
+def record(*, forwarded: int, dropped: Mapping[str, int], stripped: int = 0) -> None:
+    """`stripped`: linked ids removed from forwarded events (no merge with them)."""
     with _lock:
         _counts["forwarded"] += forwarded
+        if stripped:
+            _counts["stripped_linked_ids"] += stripped
         for reason, count in dropped.items():
             _counts[f"dropped.{reason}"] += count
     if dropped:
@@ -29,7 +33,3 @@ def snapshot() -> dict[str, int]:
 def reset() -> None:
     with _lock:
         _counts.clear()
-
-
-def dropped_header(dropped: Counter[str]) -> str:
-    return ", ".join(f"{reason}={count}" for reason, count in sorted(dropped.items()))

@@ -1,11 +1,16 @@
-"""The /ph/* view: a plain Django view, so DRF never touches the bodies it forwards."""
+"""The /ph/* view: a plain Django view, so DRF never touches the bodies it forwards.
+
+Event routes always answer the same bytes and headers when the request was well formed,
+whether its events were forwarded, partly dropped or all dropped (RELIABILITY.md P28):
+what was kept is nobody's business but the staff stats and the logs.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import uuid
-from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,28 +20,33 @@ from django.views.decorators.csrf import csrf_exempt
 
 from consent_service.api.errors import ErrorBody, json_error
 from consent_service.core.conf import conf
-from consent_service.ledger.distinct_ids import distinct_ids_bind
+from consent_service.ledger.distinct_ids import distinct_id_claimable, distinct_id_is_valid
 from consent_service.proxy import stats
-from consent_service.proxy.codecs import (
-    Limits,
-    Payload,
-    PayloadError,
-    decode_payload,
-    encode_payload,
+from consent_service.proxy.codecs import Limits, Payload, PayloadError, decode_payload
+from consent_service.proxy.consent import caller_for, claims_bind, owners_of
+from consent_service.proxy.deadline import deadline_after, deadline_at
+from consent_service.proxy.envelope import (
+    batch_document,
+    event_problem,
+    flags_document,
+    gzip_json,
+    rebuilt_event,
+    token_of,
 )
-from consent_service.proxy.consent import actor_for, owners_of
 from consent_service.proxy.gate import (
-    event_ids,
-    flags_allowed,
-    flags_ids,
-    gate,
-    prepare,
-    unknown_ids,
+    GateResult,
+    Kept,
+    gate_for_caller,
+    gate_for_owners,
+    named_ids,
+    settle,
 )
 from consent_service.proxy.routes import Kind, Route, resolve_route
 from consent_service.proxy.upstream import (
+    UpstreamError,
     asset_encoding,
     client,
+    post,
     response_headers,
     upstream_headers,
 )
@@ -44,6 +54,7 @@ from consent_service.proxy.upstream import (
 logger = logging.getLogger("consent_service.proxy")
 ACCEPTED = b'{"status": 1}'  # what posthog-js needs to not retry (PROTOCOL.md 2.8)
 GZIP_JSON = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+FLAGS_ID_KEYS = ("$anon_distinct_id", "$device_id", "device_id")
 
 
 @csrf_exempt
@@ -53,10 +64,18 @@ def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
         return _error(request, 404, "unknown_route", "Not a PostHog route.")
     if request.method not in route.methods:
         return _error(request, 405, "method_not_allowed", "Method not allowed on this route.")
+    if route.kind is Kind.UNSUPPORTED:
+        detail = "Capture mode v1 is not supported: use the SDK's default capture mode."
+        return _error(request, 400, "unsupported_capture_mode", detail)
     try:
         return _handle(request, route)
     except PayloadError as exc:
         return _error(request, exc.status, exc.code, exc.detail)
+    except UpstreamError as exc:
+        logger.warning("PostHog: %s", exc.detail)
+        return _error(request, 502, exc.code, exc.detail)
+    except httpx.PoolTimeout:
+        return _error(request, 503, "upstream_busy", "Every connection to PostHog is busy.")
     except httpx.TimeoutException:
         return _error(request, 504, "upstream_timeout", "PostHog did not answer in time.")
     except httpx.TransportError:
@@ -76,39 +95,143 @@ def _handle(request: HttpRequest, route: Route) -> HttpResponseBase:
     return _events(request, route, payload)
 
 
-def _events(request: HttpRequest, route: Route, payload: Payload) -> HttpResponseBase:
-    actor = actor_for(request)
-    prepared = prepare(payload.events)
-    owners = owners_of(unknown_ids(event_ids(prepared), actor))
-    result = gate(prepared, recordings=route.recordings, actor=actor, owners=owners)
-    stats.record(forwarded=len(result.kept), dropped=result.dropped)
-    if actor is not None and result.to_bind:
-        distinct_ids_bind(subject_id=actor.subject_id, distinct_ids=result.to_bind)
-    if not result.kept:
-        return _accepted_locally(result.dropped)
-    body = encode_payload(payload.with_events(result.kept))
-    upstream = client().post(
-        conf().posthog_host + route.upstream_path,
-        content=body,
+# --- events -----------------------------------------------------------------------------
+
+
+def _events(request: HttpRequest, route: Route, payload: Payload) -> HttpResponse:
+    token = conf().posthog_api_key
+    screened, result = _screen(payload, token)
+    if screened:
+        gated = _gate(request, route, screened)
+        result.dropped.update(gated.dropped)
+        result.kept, result.stripped = gated.kept, gated.stripped
+    stats.record(forwarded=len(result.kept), dropped=result.dropped, stripped=result.stripped)
+    if result.kept:
+        _send_events(request, route, result.kept, payload.envelope.get("sent_at"))
+    return HttpResponse(ACCEPTED, content_type="application/json")
+
+
+def _screen(payload: Payload, token: str) -> tuple[list[dict[str, Any]], GateResult]:
+    """The events PostHog may see at all: our project's, named, well formed."""
+    result = GateResult()
+    if not token:
+        result.dropped["analytics_off"] += len(payload.events)
+        return [], result
+    if token_of(payload.envelope) not in (None, token):
+        result.dropped["foreign_token"] += len(payload.events)
+        return [], result
+    screened = []
+    for event in payload.events:
+        problem = event_problem(event, token)
+        if problem is None:
+            screened.append(event)
+        else:
+            result.dropped[problem] += 1
+    return screened, result
+
+
+def _gate(request: HttpRequest, route: Route, events: list[dict[str, Any]]) -> GateResult:
+    if route.server:
+        owners = owners_of(i for event in events for i in named_ids(event))
+        result = gate_for_owners(events, owners=owners, claimable=distinct_id_is_valid)
+    else:
+        result = _gate_for_caller(request, route, events)
+    settle(result, claims_bind(result.claims()))
+    return result
+
+
+def _gate_for_caller(
+    request: HttpRequest, route: Route, events: list[dict[str, Any]]
+) -> GateResult:
+    caller = caller_for(request)
+    owners = {}
+    if caller is not None and caller.grant.analytics:  # else nothing is looked up
+        owners = owners_of({i for e in events for i in named_ids(e) if i not in caller.ids})
+    return gate_for_caller(
+        events,
+        caller=caller,
+        owners=owners,
+        claimable=distinct_id_claimable,
+        recordings=route.recordings,
+    )
+
+
+def _send_events(request: HttpRequest, route: Route, kept: list[Kept], sent_at: Any) -> None:
+    settings = conf()
+    events = [rebuilt_event(entry.event, entry.distinct_id) for entry in kept]
+    document = batch_document(events, token=settings.posthog_api_key, sent_at=sent_at)
+    answer = post(
+        settings.posthog_host + route.upstream_path,
+        content=gzip_json(document),
         headers=upstream_headers(request, GZIP_JSON),
+        query={},
     )
-    return _relay(upstream, result.dropped)
+    if answer.status >= 500:
+        raise UpstreamError("upstream_failed", f"PostHog answered {answer.status}.")
+    if answer.status >= 400:
+        # A body we built was refused: retrying it would fail the same way.
+        logger.error(
+            "PostHog refused %s events (%s): %r", len(events), answer.status, answer.body[:200]
+        )
+        stats.record(forwarded=0, dropped={"upstream_refused": len(events)})
 
 
-def _flags(request: HttpRequest, route: Route, payload: Payload) -> HttpResponseBase:
+# --- flags ------------------------------------------------------------------------------
+
+
+def _flags(request: HttpRequest, route: Route, payload: Payload) -> HttpResponse:
     """Before consent posthog-js still asks for flags; that answer never leaves us."""
-    body = payload.events[0]
-    actor = actor_for(request)
-    owners = owners_of(unknown_ids(flags_ids(body), actor))
-    if not flags_allowed(body, actor=actor, owners=owners):
-        return HttpResponse(json.dumps(_no_flags()), content_type="application/json")
-    upstream = client().post(
-        conf().posthog_host + route.upstream_path,
-        params=_kept_query(request, route),
-        content=json.dumps(body, separators=(",", ":")).encode(),
+    settings = conf()
+    body = payload.events[0] if payload.shape == "single" else None
+    if not isinstance(body, dict) or token_of(body) not in (None, settings.posthog_api_key):
+        return _no_flags()
+    probe = _flags_probe(body)
+    result = _gate(request, route, [probe]) if settings.posthog_api_key else GateResult()
+    if not result.kept:
+        return _no_flags()
+    ids = {"distinct_id": result.kept[0].distinct_id, **_kept_flag_ids(body, probe)}
+    document = flags_document(body, token=settings.posthog_api_key, ids=ids)
+    answer = post(
+        settings.posthog_host + route.upstream_path,
+        content=json.dumps(document, separators=(",", ":")).encode(),
         headers=upstream_headers(request, {"Content-Type": "application/json"}),
+        query=_kept_query(request, route),
     )
-    return _relay(upstream, Counter())
+    if answer.status >= 500:
+        raise UpstreamError("upstream_failed", f"PostHog answered {answer.status}.")
+    return HttpResponse(answer.body, status=answer.status, content_type="application/json")
+
+
+def _flags_probe(body: dict[str, Any]) -> dict[str, Any]:
+    """The flags body as an event, so the gate judges its ids as it judges any event's."""
+    device = body.get("$device_id", body.get("device_id"))
+    properties = {"$anon_distinct_id": body.get("$anon_distinct_id"), "$device_id": device}
+    return {
+        "event": "$feature_flag_request",
+        "distinct_id": body.get("distinct_id"),
+        "properties": {key: value for key, value in properties.items() if value is not None},
+    }
+
+
+def _kept_flag_ids(body: dict[str, Any], probe: dict[str, Any]) -> dict[str, Any]:
+    kept = probe["properties"]
+    device_key = "$device_id" if "$device_id" in body else "device_id"
+    names = {"$anon_distinct_id": "$anon_distinct_id", device_key: "$device_id"}
+    return {key: kept[name] for key, name in names.items() if name in kept}
+
+
+def _no_flags() -> HttpResponse:
+    body = {
+        "flags": {},
+        "featureFlags": {},
+        "featureFlagPayloads": {},
+        "errorsWhileComputingFlags": False,
+        "requestId": str(uuid.uuid4()),
+    }
+    return HttpResponse(json.dumps(body), content_type="application/json")
+
+
+# --- assets -----------------------------------------------------------------------------
 
 
 def _forward_asset(request: HttpRequest, route: Route) -> HttpResponseBase:
@@ -119,20 +242,35 @@ def _forward_asset(request: HttpRequest, route: Route) -> HttpResponseBase:
         params=_kept_query(request, route),
         headers=upstream_headers(request, {"Accept-Encoding": asset_encoding(request)}),
     )
-    upstream = client().send(upstream_request, stream=True)
-    response = StreamingHttpResponse(
-        _stream(upstream),
+    when = deadline_after(conf().proxy_deadline_seconds)
+    with deadline_at(when):
+        upstream = client().send(upstream_request, stream=True)
+    return StreamingHttpResponse(
+        _stream(upstream, when),
         status=upstream.status_code,
         headers=response_headers(upstream, raw_body=True),
     )
-    return response
 
 
-def _stream(upstream: httpx.Response) -> Any:
+def _stream(upstream: httpx.Response, when: float) -> Iterator[bytes]:
+    """Raw bytes (their Content-Encoding kept), within the deadline and the size cap."""
+    left = conf().proxy_max_response_bytes
+    chunks = upstream.iter_raw()
     try:
-        yield from upstream.iter_raw()
+        while left > 0:
+            with deadline_at(when):
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
+            left -= len(chunk)
+            yield chunk
+    except httpx.TransportError:
+        logger.warning("asset stream from PostHog cut short")
     finally:
         upstream.close()
+
+
+# --- plumbing ---------------------------------------------------------------------------
 
 
 def _decode(request: HttpRequest) -> Payload:
@@ -142,7 +280,9 @@ def _decode(request: HttpRequest) -> Payload:
         query=request.GET,
         content_type=request.content_type or "",
         content_encoding=request.headers.get("Content-Encoding", ""),
-        limits=Limits(settings.proxy_max_decoded_bytes, settings.proxy_max_events),
+        limits=Limits(
+            settings.proxy_max_decoded_bytes, settings.proxy_max_events, settings.proxy_max_depth
+        ),
     )
 
 
@@ -166,37 +306,6 @@ def _read_body(request: HttpRequest, cap: int) -> bytes:
 
 def _kept_query(request: HttpRequest, route: Route) -> dict[str, str]:
     return {key: request.GET[key] for key in route.query_keep if key in request.GET}
-
-
-def _relay(upstream: httpx.Response, dropped: Counter[str]) -> HttpResponse:
-    response = HttpResponse(
-        upstream.content,
-        status=upstream.status_code,
-        headers=response_headers(upstream, raw_body=False),
-    )
-    _mark_dropped(response, dropped)
-    return response
-
-
-def _accepted_locally(dropped: Counter[str]) -> HttpResponse:
-    response = HttpResponse(ACCEPTED, content_type="application/json")
-    _mark_dropped(response, dropped)
-    return response
-
-
-def _mark_dropped(response: HttpResponse, dropped: Counter[str]) -> None:
-    if dropped:
-        response["X-Consent-Dropped"] = stats.dropped_header(dropped)
-
-
-def _no_flags() -> dict[str, Any]:
-    return {
-        "flags": {},
-        "featureFlags": {},
-        "featureFlagPayloads": {},
-        "errorsWhileComputingFlags": False,
-        "requestId": str(uuid.uuid4()),
-    }
 
 
 def _error(request: HttpRequest, status: int, code: str, detail: str) -> HttpResponse:

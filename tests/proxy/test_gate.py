@@ -1,156 +1,174 @@
+"""The gate's rules, without HTTP: who an event may be sent for, and which ids it may name."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from consent_service.proxy.gate import (
-    Actor,
     GateResult,
     Grant,
+    Holder,
     IdOwner,
-    flags_allowed,
-    linked_ids,
-    prepare,
+    gate_for_caller,
+    gate_for_owners,
+    named_ids,
+    settle,
 )
-from consent_service.proxy.gate import gate as gate_prepared
 
 BOTH = Grant(analytics=True, replay=True)
-
-
-def gate(events: list[dict[str, Any]], **kwargs: Any) -> GateResult:
-    return gate_prepared(prepare(events), **kwargs)
-
-
 ANALYTICS_ONLY = Grant(analytics=True, replay=False)
 NOTHING = Grant(analytics=False, replay=False)
+ME, OTHER = 1, 2
+MINE, MINE_TOO, REFUSED = "a-mine", "a-mine-2", "a-refused"
+NEW, GUESSABLE, THEIRS = "a-new", "user-9", "a-theirs"
 
 
-def event(name: str, distinct_id: str | None = "anon-1", **properties):
-    props = {"distinct_id": distinct_id, **properties} if distinct_id else dict(properties)
-    return {"event": name, "properties": props}
+def claimable(value: str) -> bool:
+    return value.startswith("a-")  # stands in for the UUIDv7 shape
 
 
-def actor(grant: Grant = BOTH, ids: dict[str, bool] | None = None) -> Actor:
-    return Actor(
-        subject_id=1, grant=grant, distinct_ids=ids if ids is not None else {"anon-1": False}
-    )
+def event(name: str, distinct_id: Any = MINE, **properties: Any) -> dict[str, Any]:
+    return {"event": name, "properties": {"distinct_id": distinct_id, **properties}}
 
 
-def test_consented_events_pass_and_unbound_ids_are_bound():
-    result = gate(
-        [event("$pageview", "anon-2", **{"$device_id": "dev-1"})],
-        recordings=False,
-        actor=actor(),
-        owners={"anon-2": None, "dev-1": None},
-    )
-
-    assert len(result.kept) == 1
-    assert result.to_bind == {"anon-2", "dev-1"}
+def caller(grant: Grant = BOTH) -> Holder:
+    return Holder(ME, grant, {MINE: False, MINE_TOO: False, REFUSED: True})
 
 
-def test_without_analytics_everything_is_dropped():
-    result = gate([event("a"), event("b")], recordings=False, actor=actor(NOTHING), owners={})
+OWNERS = {NEW: None, GUESSABLE: None, THEIRS: IdOwner(OTHER, False, BOTH)}
+
+
+def judge(events: list[dict[str, Any]], **kwargs: Any) -> GateResult:
+    options: dict[str, Any] = {
+        "caller": caller(),
+        "owners": OWNERS,
+        "claimable": claimable,
+        "recordings": False,
+    }
+    return gate_for_caller(events, **{**options, **kwargs})
+
+
+def test_the_callers_own_events_pass_and_claim_nothing():
+    result = judge([event("$pageview", **{"$device_id": MINE_TOO})])
+
+    assert [k.distinct_id for k in result.kept] == [MINE]
+    assert result.claims() == {}
+
+
+def test_no_caller_or_no_grant_forwards_nothing_whatever_the_ids():
+    events = [event("$pageview", THEIRS), event("$pageview", MINE)]
+
+    assert judge(events, caller=None).dropped == {"no_consent": 2}
+    assert judge(events, caller=caller(NOTHING)).dropped == {"no_consent": 2}
+
+
+def test_another_subjects_id_is_never_forwarded_for_the_caller_even_when_it_consented():
+    result = judge([event("$pageview", THEIRS)])
 
     assert result.kept == []
-    assert result.dropped == {"no_consent": 2}
+    assert result.dropped == {"foreign_id": 1}
+
+
+def test_an_unbound_anonymous_id_is_claimed_and_a_guessable_one_is_not():
+    result = judge([event("$pageview", NEW), event("$identify", GUESSABLE)])
+
+    assert [k.distinct_id for k in result.kept] == [NEW]
+    assert result.claims() == {ME: {NEW}}
+    assert result.dropped == {"unclaimable_id": 1}
+
+
+def test_a_refused_id_of_the_caller_stays_refused():
+    assert judge([event("$pageview", REFUSED)]).dropped == {"refused_id": 1}
+
+
+def test_foreign_linked_ids_and_device_ids_are_removed_and_the_event_kept():
+    identify = event("$identify", MINE, **{"$anon_distinct_id": THEIRS, "$device_id": REFUSED})
+    alias = event("$create_alias", MINE, alias=GUESSABLE)
+    merge = event("$merge_dangerously", MINE, alias=NEW)
+
+    result = judge([identify, alias, merge])
+
+    kept = [k.event["properties"] for k in result.kept]
+    assert kept[0] == {"distinct_id": MINE}
+    assert kept[1] == {"distinct_id": MINE}
+    assert kept[2] == {"distinct_id": MINE, "alias": NEW}
+    assert result.stripped == 3
+    assert result.claims() == {ME: {NEW}}
+
+
+def test_alias_is_only_an_id_on_events_that_merge():
+    result = judge([event("signed_up", MINE, alias="Bob the builder")])
+
+    assert result.kept[0].event["properties"]["alias"] == "Bob the builder"
+
+
+def test_the_root_distinct_id_is_the_one_judged_as_posthog_reads_it_first():
+    smuggled = {"event": "e", "distinct_id": THEIRS, "properties": {"distinct_id": MINE}}
+    dollar = {"event": "e", "$distinct_id": THEIRS, "properties": {"distinct_id": MINE}}
+
+    assert judge([smuggled, dollar]).dropped == {"foreign_id": 2}
+
+
+def test_ids_are_judged_after_posthogs_normalisation():
+    long_theirs = THEIRS + "x" * 300
+    owners = {**OWNERS, long_theirs[:200]: IdOwner(OTHER, False, BOTH)}
+
+    result = judge([event("e", long_theirs)], owners=owners)
+
+    assert result.dropped == {"foreign_id": 1}
 
 
 def test_snapshots_need_session_replay():
-    events = [event("$snapshot"), event("$pageview")]
-
-    result = gate(events, recordings=False, actor=actor(ANALYTICS_ONLY), owners={})
-
-    assert [e["event"] for e in result.kept] == ["$pageview"]
-    assert result.dropped == {"no_replay_consent": 1}
-
-
-def test_everything_on_the_recordings_route_needs_session_replay():
-    result = gate([event("anything")], recordings=True, actor=actor(ANALYTICS_ONLY), owners={})
+    result = judge([event("$snapshot"), event("$pageview")], caller=caller(ANALYTICS_ONLY))
 
     assert result.dropped == {"no_replay_consent": 1}
+    assert judge([event("x")], caller=caller(ANALYTICS_ONLY), recordings=True).kept == []
 
 
 def test_an_event_without_distinct_id_is_dropped():
-    result = gate([event("a", None)], recordings=False, actor=actor(), owners={})
-
-    assert result.dropped == {"no_distinct_id": 1}
+    assert judge([{"event": "e", "properties": {}}]).dropped == {"no_distinct_id": 1}
 
 
-def test_a_refused_id_is_dropped_even_with_consent():
-    refused = actor(ids={"anon-1": True})
-
-    result = gate([event("a")], recordings=False, actor=refused, owners={})
-
-    assert result.dropped == {"refused_id": 1}
-
-
-def test_identify_needs_every_linked_id_consented():
-    identify = event("$identify", "user-9", **{"$anon_distinct_id": "anon-1"})
-    owners = {"user-9": IdOwner(subject_id=2, refused=False, grant=NOTHING)}
-
-    result = gate([identify], recordings=False, actor=actor(), owners=owners)
-
-    assert result.dropped == {"unconsented_id": 1}
-
-
-def test_identify_linking_a_refused_id_is_dropped():
-    alias = event("$create_alias", "anon-1", alias="old-id")
-    owners = {"old-id": IdOwner(subject_id=1, refused=True, grant=BOTH)}
-
-    result = gate([alias], recordings=False, actor=actor(), owners=owners)
-
-    assert result.dropped == {"refused_id": 1}
-
-
-def test_identify_with_consented_ids_passes_and_binds_the_new_one():
-    identify = event("$identify", "user-9", **{"$anon_distinct_id": "anon-1"})
-
-    result = gate([identify], recordings=False, actor=actor(), owners={"user-9": None})
-
-    assert len(result.kept) == 1
-    assert result.to_bind == {"user-9"}
-
-
-def test_a_mixed_batch_is_decided_per_event():
-    events = [event("kept"), event("refused", "gone"), event("no-id", None)]
-    owners = {"gone": IdOwner(subject_id=3, refused=True, grant=NOTHING)}
-
-    result = gate(events, recordings=False, actor=actor(), owners=owners)
-
-    assert [e["event"] for e in result.kept] == ["kept"]
-    assert result.dropped == {"refused_id": 1, "no_distinct_id": 1}
-
-
-def test_without_a_visitor_the_owner_of_the_distinct_id_decides():
-    """Server-side SDK traffic carries no visitor cookie."""
-    owners = {
-        "consented": IdOwner(subject_id=5, refused=False, grant=BOTH),
-        "refusing": IdOwner(subject_id=6, refused=False, grant=NOTHING),
-        "stranger": None,
-    }
-    events = [event("a", "consented"), event("b", "refusing"), event("c", "stranger")]
-
-    result = gate(events, recordings=False, actor=None, owners=owners)
-
-    assert [e["event"] for e in result.kept] == ["a"]
-    assert result.dropped == {"no_consent": 2}
-    assert result.to_bind == set()
-
-
-def test_linked_ids_read_properties_and_top_level():
+def test_named_ids_cover_every_field_posthog_links():
     identify = {
         "event": "$identify",
-        "distinct_id": "user-1",
-        "properties": {"$anon_distinct_id": "anon", "$device_id": "dev"},
+        "distinct_id": "root",
+        "properties": {"distinct_id": "prop", "$anon_distinct_id": "anon", "$device_id": 7},
     }
 
-    assert linked_ids(identify) == ["user-1", "anon", "dev"]
+    assert named_ids(identify) == ["root", "anon", "7"]
 
 
-def test_flags_are_allowed_only_for_a_consented_visitor_with_clean_ids():
-    body = {"distinct_id": "anon-1", "$device_id": "dev-1", "token": "phc"}
+def test_settle_drops_events_whose_claims_could_not_be_bound():
+    result = judge([event("$pageview", NEW), event("$pageview", MINE)])
 
-    assert flags_allowed(body, actor=actor(), owners={"dev-1": None})
-    assert not flags_allowed(body, actor=actor(NOTHING), owners={"dev-1": None})
-    assert not flags_allowed(body, actor=None, owners={"anon-1": None, "dev-1": None})
-    refused = {"dev-1": IdOwner(subject_id=1, refused=True, grant=BOTH)}
-    assert not flags_allowed(body, actor=actor(), owners=refused)
+    kept = settle(result, {ME: set()})  # at the cap, or another subject bound it first
+
+    assert [k.distinct_id for k in kept] == [MINE]
+    assert result.dropped == {"unbindable_id": 1}
+
+
+def test_the_server_route_judges_each_event_by_its_own_subject():
+    owners = {
+        "u-1": IdOwner(ME, False, BOTH),
+        "u-2": IdOwner(OTHER, False, NOTHING),
+        "u-3": IdOwner(OTHER, True, BOTH),
+        "u-4": None,
+    }
+    events = [event("paid", value) for value in ("u-1", "u-2", "u-3", "u-4")]
+
+    result = gate_for_owners(events, owners=owners, claimable=lambda value: True)
+
+    assert [k.distinct_id for k in result.kept] == ["u-1"]
+    assert result.dropped == {"no_consent": 1, "refused_id": 1, "unknown_id": 1}
+
+
+def test_on_the_server_route_an_alias_to_another_subject_is_removed():
+    owners = {"u-1": IdOwner(ME, False, BOTH), "u-2": IdOwner(OTHER, False, BOTH), "new": None}
+    alias = event("$create_alias", "u-1", alias="u-2")
+    claim = event("$create_alias", "u-1", alias="new")
+
+    result = gate_for_owners([alias, claim], owners=owners, claimable=lambda value: True)
+
+    assert "alias" not in result.kept[0].event["properties"]
+    assert result.claims() == {ME: {"new"}}

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import gzip
 import json
+from typing import Any
 
 import pytest
+from django.test import override_settings
 
+from consent_service.ledger.distinct_ids import distinct_id_is_anonymous
 from consent_service.ledger.models import SubjectIdentifier
 from consent_service.sandbox.server import SandboxServer
 from tests.conftest import Visitor
@@ -12,9 +15,25 @@ from tests.fixtures.captures import Capture, load_captures
 
 pytestmark = pytest.mark.django_db
 
-PROXIED = [c for c in load_captures() if c.method == "POST" and c.path != "/i/v1/analytics/events"]
+# Browser captures: posthog-python's go through the server route (test_server_route.py).
+PROXIED = [c for c in load_captures() if c.method == "POST" and c.run.startswith("js/")]
 EVENT_CAPTURES = [c for c in PROXIED if not c.is_flags]
 FLAG_CAPTURES = [c for c in PROXIED if c.is_flags]
+COOKIELESS = "$posthog_cookieless"  # a sentinel, nobody's id: never claimable
+TRUSTING = override_settings(CONSENT_TRUST_CLIENT_DISTINCT_IDS=True)
+FRESH_FIELDS = ("event", "uuid", "timestamp", "$set", "$set_once")
+
+
+def as_forwarded(event: dict[str, Any]) -> dict[str, Any]:
+    """A posthog-js event as the proxy rebuilds it: checked fields only, the distinct_id
+    it judged both at the root and in properties."""
+    distinct_id = event["properties"]["distinct_id"]
+    fresh = {key: event[key] for key in FRESH_FIELDS if key in event}
+    return {**fresh, "distinct_id": distinct_id, "properties": event["properties"]}
+
+
+def posthog_js_ids(capture: Capture) -> set[str]:
+    return {e["properties"]["distinct_id"] for e in capture.events}
 
 
 def send(visitor: Visitor, capture: Capture):
@@ -41,13 +60,47 @@ def consenting(make_visitor, **purposes: bool) -> Visitor:
 
 
 @pytest.mark.parametrize("capture", EVENT_CAPTURES, ids=lambda c: c.name)
-def test_a_consented_visitors_events_reach_posthog_unchanged(capture, sandbox, make_visitor):
+def test_a_consented_visitors_own_anonymous_events_reach_posthog_whole(
+    capture, sandbox, make_visitor
+):
     visitor = consenting(make_visitor)
 
     response = send(visitor, capture)
 
     assert response.status_code == 200, response.content
-    assert [e.event for e in sandbox.store.events] == capture.events
+    expected = [
+        as_forwarded(e)
+        for e in capture.events
+        if distinct_id_is_anonymous(e["properties"]["distinct_id"])
+    ]
+    assert [e.event for e in sandbox.store.events] == expected
+
+
+@pytest.mark.parametrize(
+    "capture",
+    [c for c in EVENT_CAPTURES if COOKIELESS not in posthog_js_ids(c)],
+    ids=lambda c: c.name,
+)
+def test_with_the_trust_setting_client_chosen_ids_pass_too(capture, sandbox, make_visitor):
+    visitor = consenting(make_visitor)
+
+    with TRUSTING:
+        response = send(visitor, capture)
+
+    assert response.status_code == 200, response.content
+    assert [e.event for e in sandbox.store.events] == [as_forwarded(e) for e in capture.events]
+
+
+def test_identify_to_a_client_chosen_id_is_dropped_without_the_trust_setting(sandbox, make_visitor):
+    identify = next(c for c in EVENT_CAPTURES if c.run == "js/default" and c.number == 9)
+    mixed = next(c for c in EVENT_CAPTURES if c.run == "js/default" and c.number == 12)
+    visitor = consenting(make_visitor)
+
+    assert send(visitor, identify).json() == {"status": 1}
+    send(visitor, mixed)
+
+    received = [(e.event["event"], e.distinct_id) for e in sandbox.store.events]
+    assert received == [("custom_event", "01a21f7b-5f17-74f3-b340-499214275eb4")]
 
 
 @pytest.mark.parametrize("capture", EVENT_CAPTURES, ids=lambda c: c.name)
@@ -58,7 +111,6 @@ def test_a_refusing_visitors_events_never_leave(capture, sandbox, make_visitor):
 
     assert response.status_code == 200
     assert response.json() == {"status": 1}  # posthog-js must not retry
-    assert "no_consent=" in response["X-Consent-Dropped"]
     assert sandbox.store.requests == []
 
 
@@ -83,7 +135,10 @@ def test_flags_without_consent_are_answered_locally(capture, sandbox, make_visit
     assert sandbox.store.requests == []
 
 
-@pytest.mark.parametrize("capture", FLAG_CAPTURES[:3], ids=lambda c: c.name)
+ANONYMOUS_FLAGS = [c for c in FLAG_CAPTURES if distinct_id_is_anonymous(c.decoded["distinct_id"])]
+
+
+@pytest.mark.parametrize("capture", ANONYMOUS_FLAGS[:3], ids=lambda c: c.name)
 def test_flags_with_consent_come_from_posthog(capture, sandbox, make_visitor):
     visitor = consenting(make_visitor)
 
@@ -91,8 +146,10 @@ def test_flags_with_consent_come_from_posthog(capture, sandbox, make_visitor):
 
     assert response.status_code == 200
     assert "demo-flag" in response.json()["flags"]
-    forwarded = sandbox.store.requests[-1]
-    assert json.loads(forwarded.body) == capture.decoded
+    forwarded = json.loads(sandbox.store.requests[-1].body)
+    assert forwarded["distinct_id"] == capture.decoded["distinct_id"]
+    assert forwarded["token"] == capture.decoded["token"]
+    assert set(forwarded) <= set(capture.decoded)  # rebuilt from the fields we know
 
 
 def test_replay_needs_session_replay_consent(sandbox, make_visitor):
@@ -101,7 +158,7 @@ def test_replay_needs_session_replay_consent(sandbox, make_visitor):
 
     response = send(visitor, recording)
 
-    assert "no_replay_consent=" in response["X-Consent-Dropped"]
+    assert response.json() == {"status": 1}
     assert sandbox.store.events == []
 
 
@@ -114,7 +171,8 @@ def test_the_clients_bytes_are_never_relayed(sandbox, make_visitor):
     forwarded = sandbox.store.requests[-1]
     assert forwarded.body != capture.body
     assert forwarded.query == ""  # compression=base64 no longer describes the body
-    assert json.loads(gzip.decompress(forwarded.body))["batch"] == capture.events
+    batch = json.loads(gzip.decompress(forwarded.body))["batch"]
+    assert batch == [as_forwarded(e) for e in capture.events]
 
 
 def test_consented_ids_are_bound_for_erasure(sandbox, make_visitor):
@@ -126,7 +184,7 @@ def test_consented_ids_are_bound_for_erasure(sandbox, make_visitor):
     bound = set(
         SubjectIdentifier.objects.filter(kind="distinct_id").values_list("value", flat=True)
     )
-    assert {"user-1", "01a21f7b-5f17-74f3-b340-499214275eb4"} <= bound
+    assert bound == {"01a21f7b-5f17-74f3-b340-499214275eb4"}  # user-1 is not claimable
 
 
 def test_a_withdrawal_between_two_requests_takes_effect_at_once(sandbox, make_visitor):
@@ -152,7 +210,7 @@ def test_ids_of_a_withdrawn_visitor_stay_refused_after_a_new_grant(sandbox, make
     response = send(visitor, capture)
 
     assert consenting_again.status_code == 201
-    assert "refused_id=" in response["X-Consent-Dropped"]
+    assert response.json() == {"status": 1}
     assert len(sandbox.store.events) == len(capture.events)
 
 

@@ -96,6 +96,11 @@ def test_set_cookie_and_hop_by_hop_headers_never_come_back():
         "/ph/e/../../admin/",
         "/ph/api/projects/1/persons/",
         "/ph/e/extra",
+        "/ph/engage/",
+        "/ph/track/",
+        "/ph/capture/",
+        "/ph/server/not-the-secret/batch/",
+        "/ph/server//batch/",
     ],
 )
 def test_paths_outside_posthogs_routes_are_404_and_never_forwarded(sandbox, consented, path):
@@ -143,13 +148,14 @@ def test_garbage_and_truncated_bodies_get_400_never_500(sandbox, consented, body
     assert sandbox.store.requests == []
 
 
-def test_an_upstream_503_is_passed_on_so_posthog_js_retries(sandbox, consented):
+def test_an_upstream_5xx_is_a_502_so_posthog_js_retries(sandbox, consented):
     sandbox.faults.add(503, times=1, retry_after=2)
 
     response = post(consented)
 
-    assert response.status_code == 503
-    assert response["Retry-After"] == "2"
+    assert response.status_code == 502
+    assert response.json()["code"] == "upstream_failed"
+    assert "Retry-After" not in response  # our answer, not PostHog's headers
 
 
 def test_an_upstream_timeout_is_a_504(sandbox, consented):

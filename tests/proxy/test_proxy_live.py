@@ -1,47 +1,15 @@
-"""Real clients over real sockets: posthog-python and a raw socket against a live server."""
+"""A raw socket against a live server (posthog-python: test_server_route.py)."""
 
 from __future__ import annotations
 
 import socket
 
 import pytest
-from posthog import Posthog
-from posthog import request as posthog_request
-
-from tests.conftest import TOKEN, Visitor
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
     pytest.mark.usefixtures("flushable_ledger", "ledger_defaults"),
 ]
-
-
-def bind_consent(distinct_id: str, analytics: bool) -> None:
-    """A browser decided, telling us its PostHog distinct_id."""
-    response = Visitor().decide(
-        {"analytics": analytics, "session_replay": False}, distinct_id=distinct_id
-    )
-    assert response.status_code == 201
-
-
-def test_posthog_python_events_pass_only_for_consented_distinct_ids(sandbox, live_server):
-    bind_consent("user-consented", analytics=True)
-    bind_consent("user-refused", analytics=False)
-    client = Posthog(TOKEN, host=f"{live_server.url}/ph", sync_mode=True, max_retries=0)
-    try:
-        for distinct_id in ("user-consented", "user-refused", "user-unknown"):
-            client.capture("order_paid", distinct_id=distinct_id, properties={"plan": "pro"})
-            client.set(distinct_id=distinct_id, properties={"email": f"{distinct_id}@x"})
-        client.flush()
-    finally:
-        client.shutdown()
-        # The SDK keeps one module-level keep-alive session; while it is open a live-server
-        # thread holds a database connection and PostgreSQL cannot drop the test database.
-        posthog_request._session.close()
-
-    received = [(e.distinct_id, e.event["event"]) for e in sandbox.store.events]
-    assert received == [("user-consented", "order_paid"), ("user-consented", "$set")]
-    assert sandbox.store.events[0].event["properties"]["plan"] == "pro"
 
 
 def test_a_body_cut_short_by_the_client_is_a_400(sandbox, live_server):
