@@ -191,7 +191,7 @@ def install_timers(timers: Timers) -> list[tuple[str, str]]:
     from django.core.handlers.base import BaseHandler
     from django.http import HttpRequest
 
-    from consent_service.proxy import codecs, views
+    from consent_service.proxy import codecs, upstream, views
 
     make_view_atomic = BaseHandler.make_view_atomic
 
@@ -207,18 +207,19 @@ def install_timers(timers: Timers) -> list[tuple[str, str]]:
     timers.wrap(BaseHandler, "resolve_request", "resolve")
     stages = [
         (views, "_read_body", "read body", "request.read() of the client body"),
-        (views, "decode_payload", "decode", "gunzip + json.loads + shape checks"),
+        (views, "decode_payload", "decode", "gunzip + bounded json parse + shape checks"),
         (codecs, "gunzip_bounded", "  gunzip", "inside decode"),
-        (codecs, "_parse", "  json parse", "inside decode"),
-        (views, "actor_for", "actor", "signed visitor cookie + cached consent lookup"),
-        (HttpRequest, "get_signed_cookie", "  signed cookie", "inside actor (HMAC check)"),
-        (LocMemCache, "get", "  cache.get", "locmem get (pickle.loads), inside actor"),
+        (codecs, "parse_json", "  json parse", "inside decode (depth and container checks)"),
+        (views, "_screen", "screen", "token, event name, uuid, timestamp checks"),
+        (views, "caller_for", "caller", "signed visitor cookie + cached consent lookup"),
+        (HttpRequest, "get_signed_cookie", "  signed cookie", "inside caller (HMAC check)"),
+        (LocMemCache, "get", "  cache.get", "locmem get (pickle.loads), inside caller"),
         (views, "owners_of", "owners", "lookup of ids the visitor does not own yet"),
-        (views, "gate", "gate", "per-event consent rules"),
-        (views, "encode_payload", "encode", "json.dumps + gzip level 1 of kept events"),
+        (views, "gate_for_caller", "gate", "per-event identity and consent rules"),
+        (views, "gzip_json", "encode", "json.dumps + gzip level 1 of the fresh envelope"),
         (views, "upstream_headers", "headers", "allowlisted upstream headers + client_ip"),
-        (httpx.Client, "post", "httpx post", "pooled upstream POST incl. waiting for it"),
-        (views, "_relay", "relay", "HttpResponse from the upstream answer"),
+        (upstream, "read_capped", "  read answer", "capped read of PostHog's answer"),
+        (httpx.Client, "send", "httpx send", "pooled upstream POST incl. waiting for it"),
     ]
     for owner, attribute, name, _ in stages:
         timers.wrap(owner, attribute, name)
