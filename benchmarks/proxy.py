@@ -18,13 +18,13 @@ sends it) from a few keep-alive HTTP/1.1 client threads, in interleaved rounds, 
 - gated     /ph/i/v0/e/ with the visitor's cookies: the product's consent-gated proxy;
 - naive     /bench/naive/i/v0/e/: PostHog's Django recipe, a new httpx.Client per request.
 
-Every answer must be 200 `{"status": 1}` (the gated proxy answers so whatever it kept).
-The sandbox is reset before each round; after each gated round its events are read back
-and must hold at least the 5 events of every gated request answered. The table gives req/s (median over
-rounds), latency, connections opened and CPU per request of the gunicorn workers, the sandbox
-and this load generator; then gated/blind (target >= 1.0), gated/naive (target >= 25) and
-whether the gated p99 is under 25 ms. Gunicorn's sync workers answer `Connection: close`, so
-clients reconnect per request there; the sandbox keeps connections alive.
+Every answer must be 200 `{"status": 1}` (the gated proxy answers so whatever it kept). The
+sandbox is reset before each round; after each gated round its events are read back and must
+hold at least the 5 events of every gated request answered. The table gives req/s (median
+over rounds), latency, connections opened and CPU per request of the gunicorn workers, the
+sandbox and this load generator; then gated/blind (target >= 1.0), gated/naive (target >=
+25) and whether the gated p99 is under 25 ms. Gunicorn's sync workers answer `Connection:
+close`, so clients reconnect per request there; the sandbox keeps connections alive.
 
 The exit status is non-zero only on errors (setup failure, a wrong answer, events missing at
 the sandbox); a missed target is reported, not failed.
