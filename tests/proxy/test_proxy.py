@@ -2,15 +2,21 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.test import override_settings
+from django.utils import timezone
 
-from consent_service.ledger.distinct_ids import distinct_id_is_anonymous
+from consent_service.ledger.distinct_ids import (
+    MAX_DISTINCT_IDS_PER_SUBJECT,
+    distinct_id_is_anonymous,
+)
 from consent_service.ledger.models import SubjectIdentifier
 from consent_service.sandbox.server import SandboxServer
-from tests.conftest import Visitor
+from tests.conftest import Visitor, anonymous_id
 from tests.fixtures.captures import Capture, load_captures
 
 pytestmark = pytest.mark.django_db
@@ -246,3 +252,35 @@ def test_staff_see_what_was_dropped_and_why(sandbox, make_visitor, admin_client,
 
     assert counts["dropped.no_consent"] == len(EVENT_CAPTURES[0].events)
     assert client.get("/api/v1/proxy/stats/").status_code == 403
+
+
+def test_past_the_cap_of_live_ids_new_ids_are_dropped_and_logged_once(
+    sandbox, make_visitor, caplog
+):
+    visitor = consenting(make_visitor)
+    subject_id = SubjectIdentifier.objects.filter(kind="visitor").latest("id").subject_id
+    SubjectIdentifier.objects.bulk_create(
+        SubjectIdentifier(subject_id=subject_id, kind="distinct_id", value=anonymous_id(n))
+        for n in range(MAX_DISTINCT_IDS_PER_SUBJECT)
+    )
+    cache.clear()
+
+    with caplog.at_level(logging.ERROR, logger="consent_service.ledger"):
+        for n in (1000, 1001):
+            event = {"event": "e", "properties": {"distinct_id": anonymous_id(n)}}
+            assert post_json(visitor, event).json() == {"status": 1}
+        event = {"event": "e", "properties": {"distinct_id": anonymous_id(0)}}
+        post_json(visitor, event)  # an id it has: fine
+
+    assert [e.distinct_id for e in sandbox.store.events] == [anonymous_id(0)]
+    assert len([r for r in caplog.records if "limit" in r.getMessage()]) == 1
+
+    SubjectIdentifier.objects.filter(value=anonymous_id(5)).update(refused_at=timezone.now())
+    cache.clear()
+    post_json(visitor, {"event": "e", "properties": {"distinct_id": anonymous_id(1000)}})
+
+    assert sandbox.store.events[-1].distinct_id == anonymous_id(1000)  # refused ids stop counting
+
+
+def post_json(visitor: Visitor, event: dict[str, Any]) -> Any:
+    return visitor.client.post("/ph/e/", json.dumps(event), content_type="text/plain")
