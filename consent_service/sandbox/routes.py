@@ -90,8 +90,9 @@ def _capture(request: Request, route: str, sandbox: Sandbox) -> Response:
         accepted = capture_accept(request=request, route=route, project_token=sandbox.project_token)
     except CaptureError as exc:
         return exc.response()
-    if sandbox.store.add_events(accepted.events, generation=request.generation):
-        sandbox.persons.ingest(accepted.events, generation=request.generation)
+    # Capture answers 200 for what ingestion later drops; persons decide what is kept.
+    kept = sandbox.persons.ingest(accepted.events, generation=request.generation)
+    sandbox.store.add_events(kept, generation=request.generation)
     if accepted.beacon:
         return Response(204)
     return json_response(200, {"status": 1})
