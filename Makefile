@@ -38,7 +38,8 @@ $(RUN_DIR)/secret_key:
 # every PostHog role (ingestion, assets, persons API), so nothing leaves the machine.
 run: $(STAMP) $(RUN_DIR)/secret_key $(NODE_STAMP)
 	@set -e; \
-	export DJANGO_SECRET_KEY_FILE=$(RUN_DIR)/secret_key DJANGO_DEBUG=$${DJANGO_DEBUG:-1}; \
+	export DJANGO_SECRET_KEY_FILE=$(RUN_DIR)/secret_key DJANGO_DEBUG=$${DJANGO_DEBUG:-1} \
+		CONSENT_DEV_TOOLS=$${CONSENT_DEV_TOOLS:-1}; \
 	$(MANAGE) migrate --noinput; \
 	$(MANAGE) consent_defaults; \
 	if [ -z "$$POSTHOG_API_KEY" ]; then \

@@ -217,6 +217,8 @@ class Sandbox:
 def sandbox(env: dict[str, str], log_path: Path) -> Iterator[Sandbox]:
     port = free_port()
     command = [sys.executable, "manage.py", "posthog_sandbox", "--host", HOST, "--port", str(port)]
+    # A dev tool: installed whatever settings the service is measured with (--settings).
+    env = {**env, "CONSENT_DEV_TOOLS": "1"}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

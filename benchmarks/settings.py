@@ -10,6 +10,7 @@ import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "benchmark-only-insecure-secret-key-0123456789abcdef")
 os.environ.setdefault("DJANGO_SECURE_COOKIES", "0")
+os.environ["CONSENT_DEV_TOOLS"] = "1"  # the benchmarks run the PostHog sandbox
 
 from config.settings import *  # noqa: E402,F403
 

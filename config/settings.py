@@ -43,9 +43,12 @@ INSTALLED_APPS = [
     "consent_service.client_config",
     "consent_service.proxy",
     "consent_service.erasure",
-    "consent_service.sandbox",
-    "consent_service.demo",
 ]
+# The local PostHog sandbox (`manage.py posthog_sandbox`) and the /demo/ page are dev tools:
+# `make run`, the test and the benchmark settings turn them on; production leaves them out.
+CONSENT_DEV_TOOLS = env_bool("CONSENT_DEV_TOOLS", False)
+if CONSENT_DEV_TOOLS:
+    INSTALLED_APPS += ["consent_service.sandbox", "consent_service.demo"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-insecure-secret-key-0123456789abcdef")
+os.environ["CONSENT_DEV_TOOLS"] = "1"  # the sandbox and the demo are under test
 
 from config.settings import *  # noqa: E402,F403
 

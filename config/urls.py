@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -11,8 +12,9 @@ urlpatterns = [
     path("", index, name="index"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("consent_service.api.urls")),
-    path("demo/", include("consent_service.demo.urls")),
 ]
+if settings.CONSENT_DEV_TOOLS:
+    urlpatterns.append(path("demo/", include("consent_service.demo.urls")))
 
 handler400 = "consent_service.api.handlers.bad_request"
 handler404 = "consent_service.api.handlers.not_found"

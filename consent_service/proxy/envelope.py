@@ -101,6 +101,11 @@ def batch_document(
     return document
 
 
+def recording_document(events: list[dict[str, Any]], *, token: str) -> list[dict[str, Any]]:
+    """/s/ takes no batch object, only an array of recordings, each with its token."""
+    return [{**event, "token": token} for event in events]
+
+
 # What a /flags/ body may carry besides its token and ids, with the type PostHog expects.
 FLAGS_FIELDS: dict[str, type] = {
     "groups": dict,

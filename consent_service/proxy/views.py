@@ -31,6 +31,7 @@ from consent_service.proxy.envelope import (
     flags_document,
     gzip_json,
     rebuilt_event,
+    recording_document,
     token_of,
 )
 from consent_service.proxy.gate import (
@@ -159,7 +160,12 @@ def _gate_for_caller(
 def _send_events(request: HttpRequest, route: Route, kept: list[Kept], sent_at: Any) -> None:
     settings = conf()
     events = [rebuilt_event(entry.event, entry.distinct_id) for entry in kept]
-    document = batch_document(events, token=settings.posthog_api_key, sent_at=sent_at)
+    token = settings.posthog_api_key
+    document: Any = (
+        recording_document(events, token=token)
+        if route.recordings
+        else batch_document(events, token=token, sent_at=sent_at)
+    )
     answer = post(
         settings.posthog_host + route.upstream_path,
         content=gzip_json(document),

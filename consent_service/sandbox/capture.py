@@ -1,14 +1,29 @@
 """The capture routes: decode, validate and keep events as PostHog's capture service would
-(PROTOCOL 3.1-3.3, 3.5)."""
+(PROTOCOL 3.1-3.3, 3.5). The decoding is the sandbox's own (transport, jsontext, shapes),
+never the proxy's, so that a proxy mistake shows up here as PostHog would show it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from consent_service.proxy.codecs import Limits, PayloadError, decode_payload, event_distinct_id
+from consent_service.sandbox.event_fields import (
+    extract_distinct_id,
+    extract_token,
+    request_token,
+    validate_token,
+)
+from consent_service.sandbox.jsontext import parse_json
+from consent_service.sandbox.shapes import raw_request, recording_request, request_events
 from consent_service.sandbox.store import RECORDING_ROUTE, CapturedEvent, utc_now
-from consent_service.sandbox.wire import Request
+from consent_service.sandbox.transport import (
+    EventQuery,
+    decompress,
+    event_query,
+    extract_payload,
+)
+from consent_service.sandbox.wire import CaptureError, Request, too_big
 
 MiB = 1024 * 1024
 EVENTS_BODY_LIMIT = 2 * MiB
@@ -21,8 +36,15 @@ ROUTE_BODY_LIMITS = {
     "/batch/": 20 * MiB,
     RECORDING_ROUTE: 25 * MiB,
 }
-DECODE_LIMITS = Limits(max_decoded_bytes=64 * MiB, max_events=10_000)
+# PostHog sets its decoded-size limit per deployment; this one is the sandbox's.
+DECODED_LIMIT = 64 * MiB
 ENGAGE_ROUTE = "/engage/"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    events: list[CapturedEvent]
+    beacon: bool  # `?beacon=1`: answer 204
 
 
 def capture_route(path: str) -> str | None:
@@ -31,84 +53,74 @@ def capture_route(path: str) -> str | None:
     return route if route in ROUTE_BODY_LIMITS else None
 
 
-def capture_accept(
-    *, request: Request, route: str, project_token: str | None
-) -> list[CapturedEvent]:
-    """The request's events, or PayloadError with the status PostHog would answer."""
+def capture_accept(*, request: Request, route: str, project_token: str | None) -> Accepted:
+    """The request's events, or CaptureError with the status PostHog would answer."""
     if len(request.body) > ROUTE_BODY_LIMITS[route]:
-        raise PayloadError(413, "payload_too_large", "Request body is too large.")
-    payload = decode_payload(
-        body=request.body,
-        query=request.params,
-        content_type=request.header("content-type"),
-        content_encoding=request.header("content-encoding"),
-        limits=DECODE_LIMITS,
-    )
-    events = [_named(event, route) for event in payload.events]
-    token = _request_token(payload.envelope, events)
-    if project_token is not None and token != project_token:
-        raise PayloadError(403, "ingest_key_unknown", "Project token is not valid.")
+        raise too_big("request body is larger than the route takes")
+    query = event_query(request.query)
+    document = _document(request, route, query)
     if route == RECORDING_ROUTE:
-        _check_recording(events)
+        events, token = _recording(document)
+    else:
+        events, token = _analytics(document, route)
+    if project_token is not None and token != project_token:
+        raise CaptureError(403, "ingest_key_unknown", "api_key does not resolve to a project")
     received_at = utc_now()
-    return [
-        CapturedEvent(route, event, _distinct_id(event), request.headers, received_at)
-        for event in events
-    ]
+    captured = [_captured(event, route, request, received_at) for event in events]
+    return Accepted(captured, query.beacon)
 
 
-def _named(event: dict[str, Any], route: str) -> dict[str, Any]:
-    """An engage object (no event name) counts as $identify; any other nameless event is 400."""
-    name = event.get("event")
-    if isinstance(name, str) and name:
-        return event
-    if name is None and (route == ENGAGE_ROUTE or "$set" in event or "$set_once" in event):
-        return {**event, "event": "$identify"}
-    raise PayloadError(400, "missing_event_name", "Event submitted without an event name.")
+def _document(request: Request, route: str, query: EventQuery) -> Any:
+    data, compression = extract_payload(
+        body=request.body,
+        query=query,
+        content_type=request.header("content-type"),
+        content_encoding=request.headers.get("content-encoding"),
+    )
+    return parse_json(decompress(data, compression, limit=DECODED_LIMIT, route=route))
 
 
-def _distinct_id(event: Mapping[str, Any]) -> str:
-    distinct_id = event_distinct_id(event)
-    if distinct_id is None:
-        raise PayloadError(400, "missing_distinct_id", "Event submitted without a distinct_id.")
-    return distinct_id
+def _analytics(document: Any, route: str) -> tuple[list[dict[str, Any]], str]:
+    raw = raw_request(document)
+    events = request_events(raw, engage_route=route == ENGAGE_ROUTE)
+    return events, request_token(events, raw.batch_token)
 
 
-def _request_token(envelope: Mapping[str, Any], events: list[dict[str, Any]]) -> str:
-    """Every token in the request must agree (stricter than PostHog, which lets a batch-level
-    token win: a proxy that rewrites one place but not the other should fail loudly here)."""
-    found = {token for token in [_token_of(envelope), *map(_event_token, events)] if token}
-    if len(found) > 1:
-        raise PayloadError(
-            400, "unroutable_events", "batch submitted with inconsistent api_key values"
-        )
-    if not found:
-        raise PayloadError(401, "ingest_key_required", "API key is missing from the request.")
-    return found.pop()
-
-
-def _event_token(event: Mapping[str, Any]) -> str | None:
-    token = _token_of(event)
-    properties = event.get("properties")
-    if token is None and isinstance(properties, dict):
-        token = _token_of(properties, keys=("token",))
-    return token
-
-
-def _token_of(
-    data: Mapping[str, Any], keys: tuple[str, ...] = ("token", "$token", "api_key")
-) -> str | None:
-    for key in keys:
-        value = data.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-def _check_recording(events: list[dict[str, Any]]) -> None:
+def _recording(document: Any) -> tuple[list[dict[str, Any]], str]:
+    """Replay: an array or one event, the token taken from the first event only."""
+    events = recording_request(document).events
+    if not events:
+        raise CaptureError(400, "empty_batch", "request holds no event")
+    token = extract_token(events[0])
+    if token is None:
+        raise CaptureError(401, "ingest_key_required", "event submitted without an api_key")
     for event in events:
-        properties = event.get("properties")
-        if not isinstance(properties, dict) or not properties.get("$session_id"):
-            raise PayloadError(400, "missing_session_id", "Snapshot without a $session_id.")
-        if "$snapshot_data" not in properties:
-            raise PayloadError(400, "missing_snapshot_data", "Snapshot without $snapshot_data.")
+        _check_recording(event)
+    return events, validate_token(token)
+
+
+def _captured(
+    event: dict[str, Any], route: str, request: Request, received_at: datetime
+) -> CapturedEvent:
+    """`process_single_event`'s checks, in its order; the first failure refuses the request."""
+    if event["event"] == "":
+        raise CaptureError(400, "missing_event_name", "event submitted with an empty event name")
+    distinct_id = extract_distinct_id(event)
+    if distinct_id is None:
+        raise CaptureError(400, "missing_distinct_id", "event submitted without a distinct_id")
+    cookieless = event.get("properties", {}).get("$cookieless_mode", False)
+    if not isinstance(cookieless, bool):
+        raise CaptureError(
+            400, "invalid_cookieless_mode", "event submitted with invalid cookieless mode"
+        )
+    return CapturedEvent(route, event, distinct_id, request.headers, received_at)
+
+
+def _check_recording(event: dict[str, Any]) -> None:
+    properties = event.get("properties", {})
+    if not properties.get("$session_id"):
+        raise CaptureError(400, "missing_session_id", "replay event submitted without session id")
+    if "$snapshot_data" not in properties:
+        raise CaptureError(
+            400, "missing_snapshot_data", "replay event submitted without snapshot data"
+        )

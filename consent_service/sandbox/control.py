@@ -64,6 +64,7 @@ def _event_json(event: CapturedEvent) -> dict[str, Any]:
     return {
         "route": event.route,
         "distinct_id": event.distinct_id,
+        "personless": event.personless,  # deleting persons never deletes it
         "event": event.event,
         "headers": event.headers,
         "received_at": event.received_at.isoformat(),

@@ -20,6 +20,7 @@ def dashboard_html(sandbox: Sandbox) -> str:
             event.received_at.strftime("%H:%M:%S.%f")[:-3],
             str(event.event.get("event", "")),
             event.distinct_id or "",
+            "personless" if event.personless else "",
             event.route,
         )
         for event in events
@@ -46,7 +47,7 @@ def dashboard_html(sandbox: Sandbox) -> str:
             "<h2>Distinct ids</h2><ul>",
             *(f"<li>{escape(distinct_id)}</li>" for distinct_id in distinct_ids),
             "</ul><h2>Recent events</h2>",
-            _table(("time", "event", "distinct_id", "route"), event_rows),
+            _table(("time", "event", "distinct_id", "person", "route"), event_rows),
             "<h2>Recent requests</h2>",
             _table(("time", "request", "status", "headers"), request_rows, pre_last=True),
             "</body></html>",

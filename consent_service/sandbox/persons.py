@@ -3,6 +3,11 @@
 Real PostHog deletes events asynchronously, in weekly batches, and never reports completion
 (PROTOCOL 4.6). The sandbox removes them from the store at once so erasure tests can assert
 the outcome; `deletions` keeps what was asked, for asserting the calls themselves.
+
+PostHog deletes events by person. An event ingested without one (`$process_person_profile:
+false` while its distinct_id had no person: posthog-js's anonymous traffic under
+`identified_only`) is personless, so no person deletion removes it, even after its
+distinct_id has been merged into a person.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ MERGE_EVENTS = {
     "$create_alias": "alias",
     "$merge_dangerously": "alias",
 }
+# Ingestion drops these when they say `$process_person_profile: false`.
+PERSON_ONLY_EVENTS = {"$identify", "$create_alias", "$merge_dangerously", "$groupidentify"}
 
 
 @dataclass
@@ -60,12 +67,12 @@ class Person:
 
 
 class Persons:
-    """Thread-safe. With `strict_profiles`, events marked `$process_person_profile: false`
-    create no person, as in PostHog; by default every distinct_id gets one."""
+    """Thread-safe. Persons as PostHog keeps them under `person_profiles: identified_only`:
+    an event with `$process_person_profile: false` creates, merges and updates no person
+    (PROTOCOL 4, RELIABILITY J15)."""
 
-    def __init__(self, store: Store, *, strict_profiles: bool = False) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
-        self._strict = strict_profiles
         self._lock = threading.Lock()
         self._by_distinct_id: dict[str, Person] = {}
         self._by_uuid: dict[str, Person] = {}
@@ -100,34 +107,44 @@ class Persons:
 
     # --- ingestion --------------------------------------------------------------------
 
-    def ingest(self, events: Iterable[CapturedEvent], *, generation: int | None = None) -> None:
-        """Skipped when `generation` is given and the store has been cleared since."""
+    def ingest(
+        self, events: Iterable[CapturedEvent], *, generation: int | None = None
+    ) -> list[CapturedEvent]:
+        """The events ingestion keeps, each marked `personless` when no person takes it;
+        persons are created, merged and updated on the way. Nothing is done (and nothing
+        kept) when `generation` is given and the store has been cleared since."""
         with self._lock:
             if generation is not None and generation != self._store.generation:
-                return
-            for captured in events:
-                if captured.distinct_id is not None:
-                    self._ingest_one(captured.event, captured.distinct_id, captured.received_at)
+                return []
+            kept = map(self._ingest_one, events)
+            return [event for event in kept if event is not None]
 
-    def _ingest_one(self, event: dict[str, Any], distinct_id: str, at: datetime) -> None:
-        properties = event.get("properties")
-        properties = properties if isinstance(properties, dict) else {}
+    def _ingest_one(self, captured: CapturedEvent) -> CapturedEvent | None:
+        distinct_id = captured.distinct_id
+        if captured.is_recording or distinct_id is None:
+            return captured  # replay goes to its own pipeline, never to persons
+        if _properties(captured.event).get("$process_person_profile") is not False:
+            self._process(captured.event, distinct_id, captured.received_at)
+            return captured
+        if captured.event.get("event") in PERSON_ONLY_EVENTS:
+            return None  # dropped: invalid_event_when_process_person_profile_is_false
+        # A person this id already has takes the event ("force_upgrade"), unchanged.
+        attached = distinct_id in self._by_distinct_id
+        return captured if attached else replace(captured, personless=True)
+
+    def _process(self, event: dict[str, Any], distinct_id: str, at: datetime) -> None:
+        properties = _properties(event)
         name = event.get("event")
         other = properties.get(MERGE_EVENTS[name]) if name in MERGE_EVENTS else None
         if isinstance(other, str) and other and other != distinct_id:
             person = self._link(distinct_id, other, at)
             person.is_identified = True
-        elif distinct_id in self._by_distinct_id or self._creates_person(properties):
-            person = self._by_distinct_id.get(distinct_id) or self._create([distinct_id], at)
         else:
-            return
+            person = self._by_distinct_id.get(distinct_id) or self._create([distinct_id], at)
         if name == "$identify":
             person.is_identified = True
         _apply_updates(person.properties, event, properties)
         person.last_seen_at = max(person.last_seen_at, at)
-
-    def _creates_person(self, properties: dict[str, Any]) -> bool:
-        return not (self._strict and properties.get("$process_person_profile") is False)
 
     def _link(self, distinct_id: str, other: str, at: datetime) -> Person:
         """The person now owning both ids; the event's own person survives a merge."""
@@ -217,6 +234,11 @@ class Persons:
             self._by_distinct_id.clear()
             self._by_uuid.clear()
             self._deletions.clear()
+
+
+def _properties(event: dict[str, Any]) -> dict[str, Any]:
+    properties = event.get("properties")
+    return properties if isinstance(properties, dict) else {}
 
 
 def _apply_updates(target: dict[str, Any], event: dict[str, Any], props: dict[str, Any]) -> None:

@@ -8,10 +8,22 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from consent_service.proxy.codecs import Limits, PayloadError, decode_payload
-from consent_service.sandbox.wire import Request, Response, capture_error, json_response
+from consent_service.sandbox.jsontext import parse_json
+from consent_service.sandbox.transport import (
+    EventQuery,
+    compression_hint,
+    decompress,
+    extract_payload,
+)
+from consent_service.sandbox.wire import (
+    CaptureError,
+    Request,
+    Response,
+    capture_error,
+    json_response,
+)
 
-FLAGS_LIMITS = Limits(max_decoded_bytes=8 * 1024 * 1024, max_events=1)
+FLAGS_DECODED_LIMIT = 8 * 1024 * 1024
 CONFIG_PATH = re.compile(r"^/array/(?P<token>[^/]+)/config(?P<js>\.js)?$")
 JAVASCRIPT = "application/javascript; charset=utf-8"
 DEFAULT_FLAGS: dict[str, bool | str] = {"demo-flag": True}
@@ -112,19 +124,26 @@ def _flags_body_problem(request: Request) -> Response | None:
     if request.method != "POST":
         return capture_error(405, "method_not_allowed", "Use POST.")
     try:
-        payload = decode_payload(
-            body=request.body,
-            query=request.params,
-            content_type=request.header("content-type"),
-            content_encoding=request.header("content-encoding"),
-            limits=FLAGS_LIMITS,
-        )
-    except PayloadError as exc:
-        return capture_error(exc.status, exc.code, exc.detail)
-    body = payload.events[0] if payload.shape == "single" else {}
+        body = _flags_body(request)
+    except CaptureError as exc:
+        return exc.response()
     if not (body.get("token") or body.get("api_key") or request.params.get("token")):
         return capture_error(401, "ingest_key_required", "API key is missing from the request.")
     return None
+
+
+def _flags_body(request: Request) -> dict[str, Any]:
+    """Decoded as capture decodes (the flags service is not modelled more closely)."""
+    query = EventQuery(compression=compression_hint(request.params.get("compression")))
+    data, compression = extract_payload(
+        body=request.body,
+        query=query,
+        content_type=request.header("content-type"),
+        content_encoding=request.headers.get("content-encoding"),
+    )
+    text = decompress(data, compression, limit=FLAGS_DECODED_LIMIT, route="/flags/")
+    body = parse_json(text)
+    return body if isinstance(body, dict) else {}
 
 
 def _numbered(flags: FlagValues) -> list[tuple[int, tuple[str, bool | str]]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from consent_service.proxy.codecs import PayloadError
 from consent_service.sandbox.capture import capture_accept, capture_route
 from consent_service.sandbox.control import CONTROL_PREFIX, control_view
 from consent_service.sandbox.faults import Fault
@@ -11,6 +10,7 @@ from consent_service.sandbox.remote import config_view, decide_view, flags_view
 from consent_service.sandbox.state import Sandbox
 from consent_service.sandbox.static import static_view
 from consent_service.sandbox.wire import (
+    CaptureError,
     Request,
     Response,
     capture_error,
@@ -87,11 +87,12 @@ def _capture(request: Request, route: str, sandbox: Sandbox) -> Response:
     if request.method not in ("GET", "POST"):
         return capture_error(405, "method_not_allowed", "Use GET or POST.")
     try:
-        events = capture_accept(request=request, route=route, project_token=sandbox.project_token)
-    except PayloadError as exc:
-        return capture_error(exc.status, exc.code, exc.detail)
-    if sandbox.store.add_events(events, generation=request.generation):
-        sandbox.persons.ingest(events, generation=request.generation)
-    if request.params.get("beacon") == "1":
+        accepted = capture_accept(request=request, route=route, project_token=sandbox.project_token)
+    except CaptureError as exc:
+        return exc.response()
+    # Capture answers 200 for what ingestion later drops; persons decide what is kept.
+    kept = sandbox.persons.ingest(accepted.events, generation=request.generation)
+    sandbox.store.add_events(kept, generation=request.generation)
+    if accepted.beacon:
         return Response(204)
     return json_response(200, {"status": 1})

@@ -31,17 +31,15 @@ class SandboxServer:
         *,
         project_token: str | None = None,
         static_root: Path | None = DEFAULT_STATIC_ROOT,
-        strict_person_profiles: bool = False,
         verbose: bool = False,
     ) -> None:
         """`project_token`: when set, capture with another token gets 403 (else any token).
-        `strict_person_profiles`: personless events ($process_person_profile false) create
-        no person, as in PostHog. `verbose`: log each request to stderr."""
+        `verbose`: log each request to stderr."""
         self.host, self._port = host, port
         self.verbose = verbose
         self.store = Store()
         self.faults = Faults()
-        self.persons = Persons(self.store, strict_profiles=strict_person_profiles)
+        self.persons = Persons(self.store)
         root = static_root if static_root is not None and static_root.is_dir() else None
         self.sandbox = Sandbox(
             store=self.store,

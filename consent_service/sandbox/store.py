@@ -20,13 +20,16 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class CapturedEvent:
-    """One accepted event. `headers` are the request's, names lower-cased."""
+    """One accepted event. `headers` are the request's, names lower-cased. `personless`:
+    ingested without a person (`$process_person_profile: false` and no person for its
+    distinct_id yet), so deleting persons never deletes it, as in PostHog."""
 
     route: str
     event: dict[str, Any]
     distinct_id: str | None
     headers: dict[str, str]
     received_at: datetime = field(default_factory=utc_now)
+    personless: bool = False
 
     @property
     def is_recording(self) -> bool:
@@ -93,14 +96,18 @@ class Store:
                 self._requests.append(request)
 
     def remove_events(self, distinct_ids: Collection[str], *, recordings: bool) -> int:
-        """Drop analytics events (or, with `recordings`, only /s/ snapshots) of these ids."""
+        """Drop the analytics events of these ids that were ingested with a person (PostHog
+        deletes events by person: personless ones stay), or, with `recordings`, their /s/
+        snapshots (deleted by distinct_id)."""
         wanted = set(distinct_ids)
+
+        def doomed(event: CapturedEvent) -> bool:
+            if event.distinct_id not in wanted or event.is_recording != recordings:
+                return False
+            return recordings or not event.personless
+
         with self._lock:
-            kept = [
-                event
-                for event in self._events
-                if event.distinct_id not in wanted or event.is_recording != recordings
-            ]
+            kept = [event for event in self._events if not doomed(event)]
             removed = len(self._events) - len(kept)
             self._events = deque(kept, maxlen=self._events.maxlen)
         return removed

@@ -41,6 +41,29 @@ def capture_error(status: int, code: str, detail: str) -> Response:
     return json_response(status, {"status": status, "code": code, "error": detail})
 
 
+class CaptureError(Exception):
+    """A refusal of the capture service, with PostHog's status and code (its `api.rs`)."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+    def response(self) -> Response:
+        return capture_error(self.status, self.code, self.detail)
+
+
+def decoding_error(detail: str) -> CaptureError:
+    return CaptureError(400, "request_decoding_error", f"failed to decode request: {detail}")
+
+
+def parsing_error(detail: str) -> CaptureError:
+    return CaptureError(400, "request_parsing_error", f"failed to parse request: {detail}")
+
+
+def too_big(detail: str) -> CaptureError:
+    return CaptureError(413, "payload_too_large", f"maximum event size exceeded: {detail}")
+
+
 class ApiError(Exception):
     """A DRF-style error of PostHog's private API: {type, code, detail, attr}."""
 

@@ -3,6 +3,8 @@ the sandbox through the proxy, so PostHog holds a person to delete."""
 
 from __future__ import annotations
 
+from django.test import override_settings
+
 from consent_service.erasure.models import ErasureRequest
 from consent_service.erasure.services import erasure_claim, erasure_process
 from tests.conftest import Visitor
@@ -12,10 +14,13 @@ PAGEVIEW = next(c for c in load_captures() if c.run == "js/default" and c.number
 
 
 def tracked_visitor(make_visitor) -> Visitor:
-    """Granted, and its events are in the sandbox under two distinct_ids."""
+    """Granted, and its events are in the sandbox under two distinct_ids, one of them
+    identified (`user-1`, a client-chosen id the trust setting lets it claim), so PostHog
+    holds a person to delete."""
     visitor: Visitor = make_visitor()
     assert visitor.decide({"analytics": True, "session_replay": True}).status_code == 201
-    response = visitor.client.post("/ph/i/v0/e/", PAGEVIEW.body, content_type="text/plain")
+    with override_settings(CONSENT_TRUST_CLIENT_DISTINCT_IDS=True):
+        response = visitor.client.post("/ph/i/v0/e/", PAGEVIEW.body, content_type="text/plain")
     assert response.status_code == 200
     return visitor
 

@@ -32,9 +32,11 @@ FRESH_FIELDS = ("event", "uuid", "timestamp", "$set", "$set_once")
 
 def as_forwarded(event: dict[str, Any]) -> dict[str, Any]:
     """A posthog-js event as the proxy rebuilds it: checked fields only, the distinct_id
-    it judged both at the root and in properties."""
+    it judged both at the root and in properties (recordings: their token at the root)."""
     distinct_id = event["properties"]["distinct_id"]
     fresh = {key: event[key] for key in FRESH_FIELDS if key in event}
+    if event["event"] == "$snapshot":
+        fresh["token"] = event["properties"]["token"]
     return {**fresh, "distinct_id": distinct_id, "properties": event["properties"]}
 
 

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from consent_service.sandbox.server import SandboxServer
-from tests.sandbox.payloads import PERSONAL_API_KEY
+from tests.sandbox.payloads import PERSONAL_API_KEY, batch_body
 
 
 @pytest.fixture(scope="module")
@@ -36,3 +37,14 @@ def api(sandbox: SandboxServer) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {PERSONAL_API_KEY}"}
     with httpx.Client(base_url=sandbox.url, headers=headers, timeout=10) as http:
         yield http
+
+
+@pytest.fixture
+def capture(client: httpx.Client) -> Callable[..., None]:
+    """Send events to /batch/ (gzip, project token in the envelope); asserts a 200."""
+
+    def send(*events: dict[str, Any]) -> None:
+        response = client.post("/batch/", content=batch_body(*events))
+        assert response.status_code == 200, response.text
+
+    return send

@@ -1,4 +1,5 @@
-"""Small capture bodies and the recorded fixture requests, for the sandbox tests."""
+"""Small capture bodies, the recorded fixture requests and a persons-API lookup, for the
+sandbox tests."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 PERSONAL_API_KEY = "phx_sandbox"
+PERSONS = "/api/projects/1/persons/"
 TOKEN = "phc_test"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "posthog"
 # v1 is the opt-in /i/v1/analytics/events API the sandbox does not serve.
@@ -76,3 +80,10 @@ def _recorded(raw: Path, line: dict[str, Any]) -> Recorded:
         body=raw.read_bytes(),
         decoded=decoded,
     )
+
+
+def person_for(api: httpx.Client, distinct_id: str) -> Any:
+    """The person PostHog lists for `distinct_id` (GET persons?distinct_id=), or None."""
+    results = api.get(PERSONS, params={"distinct_id": distinct_id}).json()["results"]
+    assert len(results) <= 1
+    return results[0] if results else None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import http.client
 import json
@@ -15,6 +16,14 @@ from tests.sandbox.payloads import TOKEN, Recorded, batch_body, event, recorded_
 
 RECORDED = recorded_requests()
 CAPTURED = [item for item in RECORDED if not item.path.startswith("/flags")]
+# posthog-js's sendBeacon fallback without gzip: a form whose `data` is base64, sent to
+# /i/v0/e/?compression=base64. PostHog's capture base64-decodes a second time on the legacy
+# routes only (/e, /capture, /engage, /track), so it reads base64 text as JSON and answers 400;
+# its own test expects that ("new_post-form-data-base64-event-payload" in
+# rust/capture/tests/integration_new_endpoints.rs). The proxy re-encodes, so this never
+# reaches PostHog through it.
+REFUSED_BY_POSTHOG = {"js/no_compression/0016_POST_ph_i_v0_e"}
+ACCEPTED = [item for item in CAPTURED if item.name not in REFUSED_BY_POSTHOG]
 MiB = 1024 * 1024
 
 
@@ -25,17 +34,35 @@ def error_code(response: httpx.Response) -> str:
     return str(body["code"])
 
 
-@pytest.mark.parametrize("recorded", CAPTURED, ids=lambda item: item.name)
-def test_recorded_client_bodies_are_stored_as_decoded(server, client, recorded: Recorded):
-    response = client.request(
+def replay(client: httpx.Client, recorded: Recorded) -> httpx.Response:
+    return client.request(
         recorded.method, recorded.url, content=recorded.body, headers=recorded.headers
     )
+
+
+@pytest.mark.parametrize("recorded", ACCEPTED, ids=lambda item: item.name)
+def test_recorded_client_bodies_are_stored_as_decoded(server, client, recorded: Recorded):
+    response = replay(client, recorded)
 
     assert response.status_code == 200, response.text
     assert response.json() == {"status": 1}
     assert [stored.event for stored in server.store.events] == recorded.events
     route = server.store.events[0].route
     assert route == recorded.path
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED_BY_POSTHOG))
+def test_a_base64_form_is_read_only_on_the_legacy_routes(server, client, name):
+    recorded = next(item for item in CAPTURED if item.name == name)
+    legacy = dataclasses.replace(recorded, path="/e/")
+
+    refused = replay(client, recorded)
+    accepted = replay(client, legacy)
+
+    assert refused.status_code == 400
+    assert error_code(refused) == "request_parsing_error"
+    assert accepted.status_code == 200
+    assert [stored.event for stored in server.store.events] == recorded.events
 
 
 def test_recorded_bodies_cover_every_capture_shape():
@@ -106,6 +133,19 @@ def test_engage_object_counts_as_identify(server, client):
     assert person is not None and person.properties == {"plan": "pro"}
 
 
+@pytest.mark.parametrize("route", ["/e/", "/i/v0/e/", "/batch/", "/capture/", "/track/"])
+def test_a_nameless_object_is_refused_outside_engage(server, client, route):
+    """v0_request.rs `RawRequest::events`: the Engage variant hydrates on /engage only."""
+    engage = {"$token": TOKEN, "$distinct_id": "u1", "$set": {"plan": "pro"}}
+
+    response = client.post(route, json=engage)
+
+    assert response.status_code == 400
+    assert error_code(response) == "request_hydration_error"
+    assert server.store.events == []
+    assert server.persons.find("u1") is None
+
+
 @pytest.mark.parametrize(
     ("route", "size", "status"),
     [("/e/", 2 * MiB + 1, 413), ("/batch/", 2 * MiB + 1, 400), ("/batch/", 20 * MiB + 1, 413)]
@@ -115,17 +155,19 @@ def test_body_limits_follow_the_route(server, client, route, size, status):
     response = client.post(route, content=b"x" * size)
 
     assert response.status_code == status
-    assert error_code(response) == ("payload_too_large" if status == 413 else "invalid_json")
+    code = "payload_too_large" if status == 413 else "request_parsing_error"
+    assert error_code(response) == code
     assert server.store.requests[-1].status == status
 
 
-def test_too_many_events_is_413(server, client):
+def test_the_number_of_events_is_not_limited(server, client):
+    """PostHog's v0 capture caps bytes, not events: a count cap is the proxy's own."""
     body = batch_body(*[event("e", "u1")] * 10_001)
 
     response = client.post("/batch/", content=body)
 
-    assert response.status_code == 413
-    assert error_code(response) == "too_many_events"
+    assert response.status_code == 200
+    assert len(server.store.events) == 10_001
 
 
 def test_decompression_bomb_is_413(client):
@@ -137,17 +179,27 @@ def test_decompression_bomb_is_413(client):
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        (b"\x00\x01garbage", "invalid_json"),
-        (batch_body(event("e", "u1"))[:-6], "truncated_gzip"),
+        (b"\x00\x01garbage", "request_parsing_error"),
+        (batch_body(event("e", "u1"))[:-6], "request_decoding_error"),
         (batch_body(event("e", None)), "missing_distinct_id"),
-        (batch_body({"properties": {"distinct_id": "u1"}}), "missing_event_name"),
+        (batch_body(event("", "u1")), "missing_event_name"),
+        # A nameless item breaks the Batch variant; the nameless top level is an engage.
+        (batch_body({"properties": {"distinct_id": "u1"}}), "request_hydration_error"),
         (
-            batch_body(event("e", "u1"), {**event("e", "u2"), "api_key": "phc_other"}),
+            json.dumps([event("e", "u1"), {**event("e", "u2"), "api_key": "phc_other"}]).encode(),
             "unroutable_events",
         ),
         (b"lz64-body", "unsupported_compression"),
     ],
-    ids=["garbage", "truncated-gzip", "no-distinct-id", "no-event-name", "mixed-tokens", "lz64"],
+    ids=[
+        "garbage",
+        "truncated-gzip",
+        "no-distinct-id",
+        "empty-event-name",
+        "nameless-item",
+        "mixed-tokens",
+        "lz64",
+    ],
 )
 def test_malformed_bodies_are_400_and_store_nothing(server, client, body, code):
     query = "?compression=lz64" if code == "unsupported_compression" else ""
@@ -161,12 +213,30 @@ def test_malformed_bodies_are_400_and_store_nothing(server, client, body, code):
 
 
 def test_missing_token_is_401(server, client):
-    body = json.dumps({"batch": [{"event": "e", "distinct_id": "u1", "properties": {}}]})
+    body = json.dumps([{"event": "e", "distinct_id": "u1", "properties": {}}])
 
     response = client.post("/batch/", content=body)
 
     assert response.status_code == 401
     assert error_code(response) == "ingest_key_required"
+
+
+def test_a_batch_without_api_key_is_no_batch(server, client):
+    """`BatchedRequest.token` is required: without it the object is read as one event or,
+    nameless, as an engage, which only /engage/ takes."""
+    body = json.dumps({"batch": [{"event": "e", "distinct_id": "u1", "properties": {}}]})
+
+    response = client.post("/batch/", content=body)
+
+    assert response.status_code == 400
+    assert error_code(response) == "request_hydration_error"
+
+
+def test_the_batch_token_wins_over_the_events_tokens(server, client):
+    body = batch_body(event("e", "u1"), {**event("e", "u2"), "api_key": "phc_other"})
+
+    assert client.post("/batch/", content=body).status_code == 200
+    assert len(server.store.events) == 2
 
 
 def test_recording_needs_session_id_and_snapshot_data(server, client):

@@ -113,6 +113,7 @@ def test_inspection_endpoints(server, client, api):
     [stored] = client.get("/_sandbox/events.json").json()
     assert (stored["route"], stored["distinct_id"], stored["event"]["event"]) == ("/e/", "u1", "e")
     assert stored["headers"]["x-test"] == "yes"
+    assert stored["personless"] is False
     assert client.get("/_sandbox/events.json", params={"distinct_id": "u2"}).json() == []
     [request] = client.get("/_sandbox/requests.json").json()
     assert (request["method"], request["path"], request["status"]) == ("POST", "/e/", 200)

@@ -1,31 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-import httpx
 import pytest
 
-from consent_service.sandbox.persons import Persons
-from consent_service.sandbox.store import CapturedEvent, Store
-from tests.sandbox.payloads import batch_body, event
-
-PERSONS = "/api/projects/1/persons/"
-
-
-@pytest.fixture
-def capture(client):
-    def send(*events):
-        response = client.post("/batch/", content=batch_body(*events))
-        assert response.status_code == 200, response.text
-
-    return send
-
-
-def person_for(api: httpx.Client, distinct_id: str) -> Any:
-    results = api.get(PERSONS, params={"distinct_id": distinct_id}).json()["results"]
-    assert len(results) <= 1
-    return results[0] if results else None
+from tests.sandbox.payloads import PERSONS, event, person_for
 
 
 def test_list_filters_by_exact_distinct_id(api, capture):
@@ -78,14 +57,6 @@ def test_create_alias_merges(api, capture):
     capture(event("a", "anon-1"), event("$create_alias", "anon-1", alias="user-1"))
 
     assert person_for(api, "user-1")["uuid"] == person_for(api, "anon-1")["uuid"]
-
-
-def test_strict_profiles_skip_personless_events():
-    persons = Persons(Store(), strict_profiles=True)
-    personless = event("a", "anon-1", **{"$process_person_profile": False})
-    persons.ingest([CapturedEvent("/e/", personless, "anon-1", {})])
-
-    assert persons.find("anon-1") is None
 
 
 def test_delete_flags_count_by_presence(server, api, capture):
