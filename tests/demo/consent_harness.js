@@ -62,11 +62,17 @@ async function forward(path, init) {
   return response;
 }
 
+// posthog-js makes up UUIDv7s: the only ids a browser may claim.
+function anonymousId() {
+  const id = crypto.randomUUID();
+  return id.slice(0, 14) + '7' + id.slice(15);
+}
+
 function fakePosthog() {
   const posthog = {
     __loaded: false,
     optedIn: false,
-    distinctId: crypto.randomUUID(),
+    distinctId: anonymousId(),
     init(projectToken, options) {
       log.push({ call: 'init', token: projectToken, options, ...snapshot() });
       this.__loaded = true;
@@ -76,7 +82,7 @@ function fakePosthog() {
     has_opted_in_capturing() { return this.optedIn; },
   };
   const effects = {
-    reset() { posthog.distinctId = crypto.randomUUID(); posthog.optedIn = false; },
+    reset() { posthog.distinctId = anonymousId(); posthog.optedIn = false; },
     opt_in_capturing() { posthog.optedIn = true; },
     opt_out_capturing() { posthog.optedIn = false; },
     startSessionRecording() {},

@@ -15,6 +15,7 @@ from consent_service.erasure.models import ErasureAttempt, ErasureRequest
 from consent_service.erasure.services import erasure_claim, erasure_process, erasure_retry
 from consent_service.ledger.models import ConsentEvidence, Subject
 from consent_service.ledger.verification import ledger_verify
+from tests.conftest import anonymous_id
 from tests.erasure.helpers import (
     PAGEVIEW,
     only_request,
@@ -23,6 +24,7 @@ from tests.erasure.helpers import (
 )
 
 pytestmark = pytest.mark.django_db
+BRAND_NEW = anonymous_id("brand-new")  # claimable: a fresh posthog-js identity
 
 
 @pytest.fixture
@@ -224,13 +226,11 @@ def test_the_config_asks_for_a_fresh_identity_after_erasure_until_new_ids_arrive
     assert withdrawn.config().json()["reset_identity"] is True
 
     withdrawn.decide({"analytics": True, "session_replay": True})
-    fresh = (
-        b'{"event": "$pageview", "properties": {"distinct_id": "brand-new-id", "token": "phc_x"}}'
-    )
-    withdrawn.client.post("/ph/e/", fresh, content_type="text/plain")
+    fresh = {"event": "$pageview", "properties": {"distinct_id": BRAND_NEW, "token": "phc_x"}}
+    withdrawn.client.post("/ph/e/", json.dumps(fresh), content_type="text/plain")
 
     assert withdrawn.config().json()["reset_identity"] is False
-    assert [e.distinct_id for e in sandbox.store.events] == ["brand-new-id"]
+    assert [e.distinct_id for e in sandbox.store.events] == [BRAND_NEW]
 
 
 def test_a_burst_of_withdrawals_shares_bulk_calls(sandbox, make_visitor):
