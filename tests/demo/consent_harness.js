@@ -168,6 +168,13 @@ const step = (name, data) => log.push({ call: 'step', step: name, ...data });
   await service.grant({ analytics: true, session_replay: false });
   const regrantedId = page.posthog.distinctId;
 
+  // A page that identify()-ed its own id (a user pk): the server refuses to bind it, so
+  // consent.js starts a fresh identity and the decision is recorded all the same.
+  page.posthog.distinctId = 'user-1';
+  step('own id');
+  await service.grant({ analytics: true, session_replay: false });
+  const retriedId = page.posthog.distinctId;
+
   // A returning visitor with a current grant: posthog-js's own stored decision must not
   // override the server's (here a stale refusal).
   localStore.setItem(`__ph_opt_in_out_${token}`, '0');
@@ -181,6 +188,7 @@ const step = (name, data) => log.push({ call: 'step', step: name, ...data });
     changes,
     state: page.ConsentService.state(),
     regrantedId,
+    retriedId,
   }));
 })().catch((error) => {
   console.error(error);
