@@ -206,6 +206,9 @@ CONSENT_VISITOR_COOKIE_NAME = env_str("CONSENT_VISITOR_COOKIE_NAME", "consent_vi
 # Redis entries are invalidated on every write; per-process ones only expire, so keep them short.
 CONSENT_CACHE_SECONDS = env_int("CONSENT_CACHE_SECONDS", 300)
 CONSENT_VISITOR_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Empty: host-only. A parent domain (".example.com") makes every subdomain one visitor, and
+# only then may posthog-js share its ids across them (cross_subdomain_cookie).
+CONSENT_VISITOR_COOKIE_DOMAIN = env_str("CONSENT_VISITOR_COOKIE_DOMAIN")
 # Browsers may claim only posthog-js anonymous ids (UUIDv7); identified ids are minted by us.
 # On, a browser may claim any unbound id it names first (a visitor could take another
 # user's guessable id, such as an email, before that user does).

@@ -8,13 +8,12 @@ these helpers are the consent gate. They send nothing unless the user's subject 
 current analytics grant, and never under a refused (withdrawn) distinct_id. They never
 raise: a failed lookup or send is logged and returns False.
 
-Which distinct_id: the user's PostHog identity as the ledger knows it. That is a bound id
-that is not refused, preferring str(user.pk) (posthog-js apps usually call
-posthog.identify(String(user.id))), else the most recently bound one, so server events join
-the person the browser built. With no usable bound id, str(user.pk) is used, bound to the
-user's subject first so that erasure deletes what is sent under it. An id refused after a
-withdrawal stays refused, even after a new grant; if str(user.pk) is refused (or bound to
-someone else), nothing is sent until the browser binds a fresh identity (posthog.reset()).
+Which distinct_id: the user's identified id, the one the service minted and the config
+gives posthog-js (which identifies with it), so server and browser events land on one
+person. It is bound to the user's subject whenever that subject is written or linked at
+login (migration 0006 minted one for the users before), so a user with a current grant has
+one; should it be missing, nothing is sent. These helpers never mint one themselves: they
+run inside the host app's transaction, which must not hold the ledger's lock.
 """
 
 from __future__ import annotations
@@ -30,8 +29,8 @@ from django.db import transaction
 from posthog import Posthog
 
 from consent_service.core.conf import conf
-from consent_service.ledger.distinct_ids import distinct_id_is_valid, distinct_ids_bind
-from consent_service.ledger.models import ConsentState, SubjectIdentifier
+from consent_service.ledger.identified_ids import identified_id_of_subject
+from consent_service.ledger.models import ConsentState
 from consent_service.ledger.selectors import purposes_granted
 
 if TYPE_CHECKING:
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("consent_service.analytics")
 
 ANALYTICS = "analytics"
-DISTINCT_ID = SubjectIdentifier.Kind.DISTINCT_ID
 TIMEOUT_SECONDS = 3.0  # a capture request; the SDK's 15 s would hold a worker's queue long
 MAX_RETRIES = 2
 
@@ -146,7 +144,7 @@ def identify_user(user: AnyUser, properties: Mapping[str, Any] | None = None) ->
 
 def user_distinct_id(user: AnyUser) -> str | None:
     """The distinct_id events for this user may be sent under, or None when none may be
-    sent: no user, analytics off, no current analytics grant, or every id refused (or the
+    sent: no user, analytics off, no current analytics grant, no identified id (or the
     lookup failed, which is logged)."""
     if user is None or not user.is_authenticated or not conf().analytics_enabled:
         return None
@@ -184,34 +182,10 @@ def _consented_distinct_id(user_pk: Any) -> str | None:
     subject_id, purposes = found
     if ANALYTICS not in purposes_granted(purposes):
         return None
-    bound = list(
-        SubjectIdentifier.objects.filter(subject_id=subject_id, kind=DISTINCT_ID)
-        .order_by("-created_at", "-pk")
-        .values_list("value", "refused_at")
-    )
-    usable = [value for value, refused_at in bound if refused_at is None]
-    user_key = str(user_pk)
-    if user_key in usable:
-        return user_key
-    if usable:
-        return usable[0]  # the most recently bound
-    return _bound_user_key(subject_id, user_key)
-
-
-def _bound_user_key(subject_id: int, user_key: str) -> str | None:
-    """str(user.pk), bound to the subject first; None if it is refused or someone else's."""
-    if not distinct_id_is_valid(user_key):
-        return None
-    distinct_ids_bind(subject_id=subject_id, distinct_ids=[user_key])
-    owner = (
-        SubjectIdentifier.objects.filter(kind=DISTINCT_ID, value=user_key)
-        .values_list("subject_id", "refused_at")
-        .first()
-    )
-    if owner is None or owner[0] != subject_id or owner[1] is not None:
-        logger.warning("analytics: distinct_id of user %s is refused or bound elsewhere", user_key)
-        return None
-    return user_key
+    identified = identified_id_of_subject(subject_id=subject_id)
+    if identified is None:
+        logger.warning("analytics: user %s has no identified distinct_id; not sent", user_pk)
+    return identified
 
 
 def _log_send_error(error: Exception, batch: list[dict[str, Any]]) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,8 @@ from django.db import connection
 from django.test import Client, override_settings
 
 from consent_service.core.conf import conf
+from consent_service.ledger.identified_ids import identified_id_of_subject
+from consent_service.ledger.models import Subject
 from consent_service.ledger.policies import policy_cache_clear, purposes_ensure_defaults
 from consent_service.proxy import stats
 from consent_service.sandbox.server import SandboxServer
@@ -19,14 +22,23 @@ TOKEN = "phc_TESTTOKEN123"
 CONFIG_URL = "/api/v1/analytics/config/"
 
 
-def anonymous_id(n: int) -> str:
-    """A distinct_id shaped as posthog-js makes them up (UUIDv7): claimable by a browser."""
-    return f"01a21f7b-0000-7000-8000-{n:012x}"
-
-
 CONSENT_URL = "/api/v1/consent/"
 WITHDRAW_URL = "/api/v1/consent/withdraw/"
 HISTORY_URL = "/api/v1/consent/history/"
+
+
+def anonymous_id(label: str | int) -> str:
+    """A distinct_id shaped like one posthog-js makes up (UUIDv7), the only kind a browser
+    may claim; the same label always gives the same id."""
+    raw = uuid.uuid5(uuid.NAMESPACE_URL, str(label)).hex  # its variant bits are already RFC 4122
+    return str(uuid.UUID(raw[:12] + "7" + raw[13:]))
+
+
+def identified_id_of(user: Any) -> str:
+    """The user's live identified distinct_id, the one the service minted."""
+    value = identified_id_of_subject(subject_id=Subject.objects.get(user=user).pk)
+    assert value is not None, f"user {user.pk} has no identified id"
+    return value
 
 
 @pytest.fixture(autouse=True)

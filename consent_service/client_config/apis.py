@@ -11,8 +11,8 @@ from rest_framework.views import APIView
 from consent_service.client_config.selectors import client_config
 from consent_service.client_config.serializers import ClientConfigSerializer
 from consent_service.ledger.http import caller_from_request
+from consent_service.ledger.identified_ids import visitor_identity
 from consent_service.ledger.services import consent_current
-from consent_service.ledger.visitor_consent import visitor_needs_fresh_identity
 
 
 class AnalyticsConfigApi(APIView):
@@ -30,8 +30,16 @@ class AnalyticsConfigApi(APIView):
             get_token(request._request)  # sets the CSRF cookie the banner's POST will need
         caller = caller_from_request(request._request)
         consent = consent_current(caller=caller)
-        fresh = visitor_needs_fresh_identity(visitor_id=caller.visitor_id)
-        response = Response(client_config(consent=consent, reset_identity=fresh))
+        identity = visitor_identity(
+            visitor_id=caller.visitor_id, user_id=caller.user.pk if caller.user else None
+        )
+        response = Response(
+            client_config(
+                consent=consent,
+                identified_id=identity.identified_id,
+                reset_identity=identity.reset,
+            )
+        )
         response["Cache-Control"] = "private, no-store"
         patch_vary_headers(response, ["Cookie"])
         return response

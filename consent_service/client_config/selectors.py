@@ -8,11 +8,15 @@ from consent_service.core.conf import conf
 from consent_service.ledger.selectors import ConsentView, consent_payload
 
 
-def client_config(*, consent: ConsentView, reset_identity: bool = False) -> dict[str, Any]:
+def client_config(
+    *, consent: ConsentView, identified_id: str | None = None, reset_identity: bool = False
+) -> dict[str, Any]:
     settings = conf()
     analytics = consent.granted("analytics")
     # Recordings travel as captures, so replay without analytics would be dropped anyway.
     replay = analytics and consent.granted("session_replay")
+    # Without analytics posthog-js sends nothing under it, so there is no reason to tell it.
+    identified = identified_id if analytics else None
     return {
         "enabled": settings.analytics_enabled,
         "token": settings.posthog_api_key,
@@ -28,10 +32,24 @@ def client_config(*, consent: ConsentView, reset_identity: bool = False) -> dict
             "capture_pageleave": "if_capture_pageview",
             "disable_session_recording": not replay,
             "session_recording": _session_recording(),
+            "bootstrap": _bootstrap(identified),
+            # posthog-js's ids may span subdomains only when the visitor cookie does: with a
+            # host-only one each subdomain is another visitor (another subject), and ids
+            # bound to one subject are refused to every other (409 here, dropped at /ph).
+            "cross_subdomain_cookie": bool(settings.visitor_cookie_domain),
         },
+        "identified_id": identified,
         "reset_identity": reset_identity,
         "consent": consent_payload(consent),
     }
+
+
+def _bootstrap(identified_id: str | None) -> dict[str, Any]:
+    """posthog-js starts as the user when it has nothing stored, and identifies an
+    anonymous id it has stored (1.449.2: `_init`); an identified one it keeps."""
+    if identified_id is None:
+        return {}
+    return {"distinctID": identified_id, "isIdentifiedID": True}
 
 
 def _session_recording() -> dict[str, Any]:

@@ -18,6 +18,15 @@ class SessionRecordingSerializer(serializers.Serializer[Any]):
     sampleRate = serializers.FloatField(help_text="Share of sessions recorded, 0 to 1.")
 
 
+class BootstrapSerializer(serializers.Serializer[Any]):
+    distinctID = serializers.CharField(
+        required=False, help_text="The logged-in user's identified id; absent otherwise."
+    )
+    isIdentifiedID = serializers.BooleanField(
+        required=False, help_text="Always true when distinctID is given."
+    )
+
+
 class PosthogOptionsSerializer(serializers.Serializer[Any]):
     api_host = serializers.CharField(help_text="The consent-gated proxy path.")
     ui_host = serializers.CharField(help_text="PostHog app host, for links and the toolbar.")
@@ -36,6 +45,14 @@ class PosthogOptionsSerializer(serializers.Serializer[Any]):
         help_text="True unless session_replay (and analytics) is granted."
     )
     session_recording = SessionRecordingSerializer(help_text="Recording masks and sample rate.")
+    bootstrap = BootstrapSerializer(
+        help_text="{distinctID: identified_id, isIdentifiedID: true} when there is one: "
+        "posthog-js starts as it, or identifies the anonymous id it had stored. Else empty."
+    )
+    cross_subdomain_cookie = serializers.BooleanField(
+        help_text="True only when the visitor cookie spans subdomains too "
+        "(CONSENT_VISITOR_COOKIE_DOMAIN)."
+    )
 
 
 class ClientConfigSerializer(serializers.Serializer[Any]):
@@ -46,6 +63,12 @@ class ClientConfigSerializer(serializers.Serializer[Any]):
     api_host = serializers.CharField(help_text="Where posthog-js sends traffic: the proxy.")
     ui_host = serializers.CharField(help_text="The PostHog app host.")
     options = PosthogOptionsSerializer(help_text="Pass to posthog.init(token, options).")
+    identified_id = serializers.CharField(
+        allow_null=True,
+        help_text="The logged-in user's identified distinct_id, minted by this service, while "
+        "analytics is granted: call posthog.identify() with it (consent.js does). Pages never "
+        "identify() their own ids (user pks, emails).",
+    )
     reset_identity = serializers.BooleanField(
         help_text="The visitor's PostHog ids were erased after a withdrawal: call "
         "posthog.reset(true) before opt_in_capturing(), or every event is refused."

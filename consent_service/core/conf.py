@@ -31,6 +31,7 @@ class Conf:
     trusted_proxies: tuple[Network, ...]
     visitor_cookie_name: str
     visitor_cookie_secure: bool
+    visitor_cookie_domain: str
     consent_cache_seconds: int
     proxy_max_body_bytes: int
     proxy_max_decoded_bytes: int
@@ -76,6 +77,7 @@ def conf() -> Conf:
         trusted_proxies=parse_networks(settings.CONSENT_TRUSTED_PROXIES),
         visitor_cookie_name=settings.CONSENT_VISITOR_COOKIE_NAME,
         visitor_cookie_secure=settings.CONSENT_VISITOR_COOKIE_SECURE,
+        visitor_cookie_domain=settings.CONSENT_VISITOR_COOKIE_DOMAIN,
         consent_cache_seconds=settings.CONSENT_CACHE_SECONDS,
         proxy_max_body_bytes=settings.CONSENT_PROXY_MAX_BODY_BYTES,
         proxy_max_decoded_bytes=settings.CONSENT_PROXY_MAX_DECODED_BYTES,

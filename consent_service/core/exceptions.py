@@ -27,6 +27,22 @@ class StalePolicyVersion(ServiceError):
     code = "stale_policy_version"
 
 
+class DistinctIdTaken(ServiceError):
+    """The id is bound to another subject: one id, one subject, whatever they decided."""
+
+    status_code = 409
+    error_type = "conflict"
+    code = "distinct_id_taken"
+
+
+class InvalidDistinctId(ServiceError):
+    """An unbound id the caller may not claim: guessable ids are nobody's to take."""
+
+    status_code = 400
+    error_type = "validation_error"
+    code = "invalid_distinct_id"
+
+
 class UnknownPolicyVersion(ServiceError):
     status_code = 400
     error_type = "validation_error"

@@ -65,6 +65,7 @@ def apply_visitor_cookie(request: HttpRequest, response: HttpResponseBase) -> No
         salt=SALT,
         max_age=COOKIE_MAX_AGE,
         secure=conf().visitor_cookie_secure,
+        domain=conf().visitor_cookie_domain or None,  # host-only unless set
         httponly=True,
         samesite="Lax",
     )

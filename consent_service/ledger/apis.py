@@ -57,9 +57,17 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     "still in flight gets 409.",
 )
 ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Invalid input."),
+    400: OpenApiResponse(
+        ErrorSerializer,
+        description="Invalid input; `invalid_distinct_id`: a distinct_id nobody holds that a "
+        "browser may not claim.",
+    ),
     403: OpenApiResponse(ErrorSerializer, description="CSRF check failed."),
-    409: OpenApiResponse(ErrorSerializer, description="Stale policy version or key in flight."),
+    409: OpenApiResponse(
+        ErrorSerializer,
+        description="`stale_policy_version`, `distinct_id_taken` (the distinct_id is another "
+        "person's; nothing was written) or `idempotency_key_in_flight`.",
+    ),
     415: OpenApiResponse(ErrorSerializer, description="Body is not JSON."),
     422: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused with another body."),
     429: OpenApiResponse(ErrorSerializer, description="Too many writes from this client."),

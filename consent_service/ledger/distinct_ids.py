@@ -10,6 +10,8 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from consent_service.core.conf import conf
+from consent_service.core.exceptions import DistinctIdTaken, InvalidDistinctId
+from consent_service.ledger.identified_ids import distinct_id_is_minted
 from consent_service.ledger.models import Subject, SubjectIdentifier
 from consent_service.ledger.visitor_consent import distinct_ids_forget, visitor_consent_refresh
 
@@ -56,16 +58,44 @@ def distinct_id_is_anonymous(value: str) -> bool:
 
 def distinct_id_claimable(value: str) -> bool:
     """May a browser bind this unbound id to itself? Guessable ids (emails, user pks)
-    must not be, or a stranger could claim someone's id before they do."""
-    if not distinct_id_is_valid(value):
+    must not be, or a stranger could claim someone's id before they do. Minted ids never
+    are, whatever the trust setting: the service binds them itself."""
+    if not distinct_id_is_valid(value) or distinct_id_is_minted(value):
         return False
     return distinct_id_is_anonymous(value) or conf().trust_client_distinct_ids
 
 
+def distinct_id_claim(*, subject_id: int, distinct_id: str) -> None:
+    """A browser names `distinct_id` as its own (the consent POST): fine if it is already
+    the subject's, bound to the subject if it is unbound and claimable, refused otherwise.
+    Call inside ledger_write(): raising there rolls back the whole write."""
+    owner = (
+        SubjectIdentifier.objects.filter(kind=DISTINCT_ID, value=distinct_id)
+        .values_list("subject_id", flat=True)
+        .first()
+    )
+    if owner == subject_id:
+        return  # its own, refused or not: nothing to change
+    if owner is not None:
+        raise DistinctIdTaken("This distinct_id belongs to another person.", attr="distinct_id")
+    if not distinct_id_claimable(distinct_id):
+        raise InvalidDistinctId(
+            "Only posthog-js anonymous ids (UUIDv7) can be claimed; a user's identified id "
+            "is the one the config gives.",
+            attr="distinct_id",
+        )
+    distinct_ids_bind(subject_id=subject_id, distinct_ids=[distinct_id])
+
+
 def distinct_ids_bind(*, subject_id: int, distinct_ids: Iterable[str]) -> set[str]:
     """Bind unbound, valid ids to the subject, up to its cap of live ids. An id bound
-    elsewhere never moves. Returns which of `distinct_ids` are now the subject's."""
-    wanted = [value for value in dict.fromkeys(distinct_ids) if distinct_id_is_valid(value)]
+    elsewhere never moves, and a minted-looking one is never bound here (only
+    identified_id_ensure() mints). Returns which of `distinct_ids` are now the subject's."""
+    wanted = [
+        value
+        for value in dict.fromkeys(distinct_ids)
+        if distinct_id_is_valid(value) and not distinct_id_is_minted(value)
+    ]
     if not wanted:
         return set()
     mine = SubjectIdentifier.objects.filter(subject_id=subject_id, kind=DISTINCT_ID)

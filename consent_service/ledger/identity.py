@@ -1,5 +1,8 @@
 """Subjects and their identifiers: creation, login linking, distinct_id binding.
 
+A user's subject gets its identified distinct_id (see identified_ids.py) whenever it is
+written or linked, so the config can hand it to posthog-js from then on.
+
 Functions taking `head` run inside `ledger_write()`, so they are serialised with
 every other ledger write and need no locks of their own.
 """
@@ -11,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from consent_service.erasure.models import ErasureRequest
 from consent_service.erasure.outbox import erasure_request_create, subject_distinct_ids
+from consent_service.ledger.identified_ids import identified_id_ensure
 from consent_service.ledger.models import ConsentRecord, ConsentState, LedgerHead, Subject
 from consent_service.ledger.models import SubjectIdentifier as Identifier
 from consent_service.ledger.records import Evidence, consent_record_append, ledger_write
@@ -27,6 +31,7 @@ def subject_for_write(
     if subject is None:
         subject = Subject.objects.create(user=user)
         Identifier.objects.create(subject=subject, kind=Identifier.Kind.VISITOR, value=visitor_id)
+    identified_id_ensure(subject=subject)
     return subject
 
 
@@ -38,6 +43,7 @@ def subject_link_user(*, visitor_id: str, user: User, evidence: Evidence) -> Sub
     with ledger_write() as head:
         subject = _linked_subject(head=head, visitor_id=visitor_id, user=user, evidence=evidence)
         if subject is not None:
+            identified_id_ensure(subject=subject)
             visitor_consent_refresh(subject_id=subject.pk)
         return subject
 

@@ -51,7 +51,11 @@ class ConsentDecisionInputSerializer(StrictSerializer):
     distinct_id = serializers.CharField(
         max_length=200,
         required=False,
-        help_text="posthog-js's current distinct_id, bound to this visitor for erasure.",
+        help_text="posthog-js's current distinct_id, bound to this visitor for erasure. Either "
+        "already this visitor's (e.g. the config's identified_id) or an unbound posthog-js "
+        "anonymous id (UUIDv7), which the visitor then claims (any unbound id with "
+        "CONSENT_TRUST_CLIENT_DISTINCT_IDS on). Another person's id is 409 "
+        "`distinct_id_taken`; any other is 400 `invalid_distinct_id`.",
     )
     source = serializers.ChoiceField(  # type: ignore[assignment]
         choices=["banner", "api"],

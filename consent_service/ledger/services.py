@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from consent_service.core.exceptions import StalePolicyVersion
 from consent_service.erasure.models import ErasureRequest
 from consent_service.erasure.outbox import erasure_request_create, subject_distinct_ids
-from consent_service.ledger.distinct_ids import distinct_ids_bind
+from consent_service.ledger.distinct_ids import distinct_id_claim
 from consent_service.ledger.idempotency import IdempotencyClaim, idempotency_complete
 from consent_service.ledger.identity import subject_for_write, subject_link_user
 from consent_service.ledger.models import ConsentRecord, ConsentState, LedgerHead, Subject
@@ -93,7 +93,7 @@ def consent_decide(
             head=head, visitor_id=caller.visitor_id, user=caller.user, evidence=caller.evidence
         )
         if distinct_id:
-            distinct_ids_bind(subject_id=subject.pk, distinct_ids=[distinct_id])
+            distinct_id_claim(subject_id=subject.pk, distinct_id=distinct_id)
         appended = consent_record_append(
             head=head,
             subject=subject,

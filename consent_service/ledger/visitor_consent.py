@@ -70,14 +70,6 @@ def visitor_consent(*, visitor_id: str) -> VisitorConsent | None:
     return found
 
 
-def visitor_needs_fresh_identity(*, visitor_id: str) -> bool:
-    """Every PostHog id this visitor had was refused after a withdrawal: posthog-js must
-    start a new identity (reset) before capturing again, or all it sends is dropped."""
-    found = visitor_consent(visitor_id=visitor_id)
-    ids = found.distinct_ids if found else {}
-    return bool(ids) and all(ids.values())
-
-
 def distinct_id_owners(*, distinct_ids: Iterable[str]) -> dict[str, Owner | None]:
     """Who each id belongs to (None: bound to nobody yet)."""
     wanted = list(dict.fromkeys(distinct_ids))

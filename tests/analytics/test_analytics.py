@@ -17,12 +17,13 @@ from posthog.consumer import Consumer
 
 from consent_service import analytics
 from consent_service.ledger.models import SubjectIdentifier
-from tests.conftest import Visitor
+from tests.conftest import Visitor, anonymous_id, identified_id_of
 
 pytestmark = pytest.mark.django_db
 
 GRANT = {"analytics": True, "session_replay": False}
 REFUSE = {"analytics": False, "session_replay": False}
+BROWSER = anonymous_id("browser")  # posthog-js's anonymous id
 DOWN = "http://127.0.0.1:9"  # discard port: nothing listens, the connection is refused
 
 
@@ -63,47 +64,43 @@ def bound_ids(user: User) -> dict[str, bool]:
     return {value: refused_at is not None for value, refused_at in rows}
 
 
-def test_a_consenting_users_event_arrives_under_their_user_id(sandbox, make_visitor, ada):
+def test_a_consenting_users_event_arrives_under_their_identified_id(sandbox, make_visitor, ada):
     decide(logged_in(make_visitor, ada), GRANT)
 
     assert analytics.capture_event(ada, "order_paid", {"plan": "pro"}) is True
 
     [event] = sandbox.store.events
-    assert (event.distinct_id, event.event["event"]) == (str(ada.pk), "order_paid")
+    # The id the config gives posthog-js, so browser and server events are one person.
+    assert (event.distinct_id, event.event["event"]) == (identified_id_of(ada), "order_paid")
     assert event.event["properties"]["plan"] == "pro"
     assert event.event["properties"]["$geoip_disable"] is True
     assert event.route == "/batch/"  # straight to PostHog's capture, not through /ph
-    # Bound first, so an erasure of this user deletes what was sent under it.
-    assert bound_ids(ada) == {str(ada.pk): False}
+    # Bound to the user's subject, so an erasure of this user deletes what was sent under it.
+    assert bound_ids(ada) == {identified_id_of(ada): False}
 
 
-def test_the_browsers_bound_distinct_id_is_used(sandbox, make_visitor, ada):
-    decide(logged_in(make_visitor, ada), GRANT, distinct_id="0191-browser-anon")
+def test_the_identified_id_is_used_not_the_browsers_anonymous_one(sandbox, make_visitor, ada):
+    decide(logged_in(make_visitor, ada), GRANT, distinct_id=BROWSER)
 
     assert analytics.capture_event(ada, "order_paid") is True
 
-    assert received(sandbox) == [("0191-browser-anon", "order_paid")]
-    assert bound_ids(ada) == {"0191-browser-anon": False}
+    assert received(sandbox) == [(identified_id_of(ada), "order_paid")]
+    assert bound_ids(ada) == {BROWSER: False, identified_id_of(ada): False}
 
 
-def test_the_user_id_is_preferred_over_a_later_bound_id(sandbox, make_visitor, ada):
-    visitor = logged_in(make_visitor, ada)
-    decide(visitor, GRANT, distinct_id=str(ada.pk))
-    decide(visitor, GRANT, distinct_id="0191-later-device")
+@override_settings(CONSENT_TRUST_CLIENT_DISTINCT_IDS=True)
+def test_the_users_pk_is_never_used_even_when_bound(sandbox, make_visitor, ada):
+    # With the trust setting a browser may claim any id: a stranger took str(ada.pk).
+    decide(make_visitor(), GRANT, distinct_id=str(ada.pk))
+    decide(logged_in(make_visitor, ada), GRANT)
 
-    assert analytics.user_distinct_id(ada) == str(ada.pk)
+    assert analytics.capture_event(ada, "order_paid") is True
 
-
-def test_without_the_user_id_the_most_recently_bound_id_is_used(sandbox, make_visitor, ada):
-    visitor = logged_in(make_visitor, ada)
-    decide(visitor, GRANT, distinct_id="0191-first-device")
-    decide(visitor, GRANT, distinct_id="0191-second-device")
-
-    assert analytics.user_distinct_id(ada) == "0191-second-device"
+    assert received(sandbox) == [(identified_id_of(ada), "order_paid")]
 
 
 def test_nothing_is_sent_for_a_user_who_refused(sandbox, make_visitor, ada):
-    decide(logged_in(make_visitor, ada), REFUSE, distinct_id="0191-browser-anon")
+    decide(logged_in(make_visitor, ada), REFUSE, distinct_id=BROWSER)
 
     assert analytics.capture_event(ada, "order_paid") is False
     assert analytics.identify_user(ada) is False
@@ -114,45 +111,41 @@ def test_nothing_is_sent_for_a_user_who_refused(sandbox, make_visitor, ada):
 def test_nothing_is_sent_after_a_withdrawal(sandbox, make_visitor, ada):
     visitor = logged_in(make_visitor, ada)
     decide(visitor, GRANT)
+    before = identified_id_of(ada)
     assert analytics.capture_event(ada, "before") is True
 
     assert visitor.withdraw().status_code == 201
     assert analytics.capture_event(ada, "after") is False
     assert analytics.identify_user(ada, {"plan": "pro"}) is False
 
-    assert received(sandbox) == [(str(ada.pk), "before")]
+    assert received(sandbox) == [(before, "before")]
 
 
-def test_a_refused_distinct_id_is_never_used_even_after_a_new_grant(sandbox, make_visitor, ada):
+def test_a_new_grant_after_a_withdrawal_sends_under_a_fresh_identified_id(
+    sandbox, make_visitor, ada
+):
     visitor = logged_in(make_visitor, ada)
-    decide(visitor, GRANT, distinct_id="0191-old-device")
+    decide(visitor, GRANT, distinct_id=BROWSER)
+    old = identified_id_of(ada)
     assert visitor.withdraw().status_code == 201
-    decide(visitor, GRANT)  # consent again: the old id stays refused
+    decide(visitor, GRANT)  # consent again: the old ids stay refused
 
     assert analytics.capture_event(ada, "order_paid") is True
 
-    assert received(sandbox) == [(str(ada.pk), "order_paid")]  # a fresh identity
-    assert bound_ids(ada) == {"0191-old-device": True, str(ada.pk): False}
+    new = identified_id_of(ada)
+    assert new != old
+    assert received(sandbox) == [(new, "order_paid")]
+    assert bound_ids(ada) == {BROWSER: True, old: True, new: False}
 
 
-def test_the_user_id_is_not_used_when_refused(sandbox, make_visitor, ada):
-    visitor = logged_in(make_visitor, ada)
-    decide(visitor, GRANT)
-    assert analytics.capture_event(ada, "before") is True  # binds str(ada.pk)
-    assert visitor.withdraw().status_code == 201
-    decide(visitor, GRANT)
-
-    assert analytics.capture_event(ada, "after") is False
-    assert bound_ids(ada) == {str(ada.pk): True}
-    assert received(sandbox) == [(str(ada.pk), "before")]
-
-
-def test_another_subjects_distinct_id_is_never_borrowed(sandbox, make_visitor, ada):
-    # A stranger's browser happened to be bound to the id the user would fall back to.
-    decide(make_visitor(), GRANT, distinct_id=str(ada.pk))
+def test_without_an_identified_id_nothing_is_sent(sandbox, make_visitor, ada, caplog):
     decide(logged_in(make_visitor, ada), GRANT)
+    SubjectIdentifier.objects.filter(value=identified_id_of(ada)).delete()  # as if never minted
 
-    assert analytics.capture_event(ada, "order_paid") is False
+    with caplog.at_level(logging.WARNING, "consent_service.analytics"):
+        assert analytics.capture_event(ada, "order_paid") is False
+
+    assert "has no identified distinct_id" in caplog.text
     assert sandbox.store.requests == []
 
 
@@ -183,7 +176,7 @@ def test_posthog_down_returns_false_and_the_next_client_recovers(sandbox, make_v
         assert analytics.identify_user(ada) is False
 
     assert analytics.capture_event(ada, "kept") is True  # rebuilt for the sandbox again
-    assert received(sandbox) == [(str(ada.pk), "kept")]
+    assert received(sandbox) == [(identified_id_of(ada), "kept")]
 
 
 def test_a_failing_consent_lookup_returns_false_and_leaves_the_transaction_usable(
@@ -223,7 +216,7 @@ def test_identify_user_sets_minimal_person_properties(sandbox, make_visitor, ada
     assert analytics.identify_user(ada, {"plan": "pro"}) is True
 
     first, second = sandbox.store.events
-    assert (first.distinct_id, first.event["event"]) == (str(ada.pk), "$set")
+    assert (first.distinct_id, first.event["event"]) == (identified_id_of(ada), "$set")
     assert first.event["$set"] == {"is_staff": False}  # nothing personal unless passed
     assert second.event["$set"] == {"is_staff": False, "plan": "pro"}
     assert "ada" not in str(first.event)
@@ -239,7 +232,7 @@ def test_the_default_mode_sends_from_the_sdks_thread_and_shutdown_stops_it(
     assert len(consumer_threads()) == 1
     analytics.shutdown()
 
-    assert received(sandbox) == [(str(ada.pk), "queued")]
+    assert received(sandbox) == [(identified_id_of(ada), "queued")]
     assert consumer_threads() == []
 
 

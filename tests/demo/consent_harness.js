@@ -62,11 +62,17 @@ async function forward(path, init) {
   return response;
 }
 
+// posthog-js makes up UUIDv7s: the only ids a browser may claim.
+function anonymousId() {
+  const id = crypto.randomUUID();
+  return id.slice(0, 14) + '7' + id.slice(15);
+}
+
 function fakePosthog() {
   const posthog = {
     __loaded: false,
     optedIn: false,
-    distinctId: crypto.randomUUID(),
+    distinctId: anonymousId(),
     init(projectToken, options) {
       log.push({ call: 'init', token: projectToken, options, ...snapshot() });
       this.__loaded = true;
@@ -76,7 +82,7 @@ function fakePosthog() {
     has_opted_in_capturing() { return this.optedIn; },
   };
   const effects = {
-    reset() { posthog.distinctId = crypto.randomUUID(); posthog.optedIn = false; },
+    reset() { posthog.distinctId = anonymousId(); posthog.optedIn = false; },
     opt_in_capturing() { posthog.optedIn = true; },
     opt_out_capturing() { posthog.optedIn = false; },
     startSessionRecording() {},
@@ -162,6 +168,13 @@ const step = (name, data) => log.push({ call: 'step', step: name, ...data });
   await service.grant({ analytics: true, session_replay: false });
   const regrantedId = page.posthog.distinctId;
 
+  // A page that identify()-ed its own id (a user pk): the server refuses to bind it, so
+  // consent.js starts a fresh identity and the decision is recorded all the same.
+  page.posthog.distinctId = 'user-1';
+  step('own id');
+  await service.grant({ analytics: true, session_replay: false });
+  const retriedId = page.posthog.distinctId;
+
   // A returning visitor with a current grant: posthog-js's own stored decision must not
   // override the server's (here a stale refusal).
   localStore.setItem(`__ph_opt_in_out_${token}`, '0');
@@ -175,6 +188,7 @@ const step = (name, data) => log.push({ call: 'step', step: name, ...data });
     changes,
     state: page.ConsentService.state(),
     regrantedId,
+    retriedId,
   }));
 })().catch((error) => {
   console.error(error);

@@ -4,6 +4,7 @@ consent API correctly (checked in Node against a live server, with posthog-js fa
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -80,6 +81,7 @@ def test_the_scripts_parse(name):
 
 
 HARNESS = Path(__file__).with_name("consent_harness.js")
+UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 def run_harness(base_url: str) -> dict[str, Any]:
@@ -147,6 +149,13 @@ def test_consent_js_drives_posthog_from_the_ledger(live_server):
         "opt_in_capturing",
         "stopSessionRecording",
         "GET /api/v1/analytics/config/ 200",
+        "# own id",
+        "POST /api/v1/consent/ 400",
+        "reset",
+        "POST /api/v1/consent/ 201",
+        "opt_in_capturing",
+        "stopSessionRecording",
+        "GET /api/v1/analytics/config/ 200",
         "# next page",
         "GET /api/v1/analytics/config/ 200",
         "init",
@@ -173,15 +182,19 @@ def test_consent_js_drives_posthog_from_the_ledger(live_server):
         assert post["headers"]["X-CSRFToken"]
         assert len(post["headers"]["Idempotency-Key"]) == 36
     assert len({post["headers"]["Idempotency-Key"] for post in posts}) == len(posts)
-    first, withdrawal, regrant = (post["body"] for post in posts)
+    first, withdrawal, regrant, own_id, retried = (post["body"] for post in posts)
     assert first["purposes"] == {"analytics": True, "session_replay": True}
     assert first["policy_version"] == "1"
     assert first["source"] == "banner"
     assert withdrawal == {"source": "banner"}
     assert regrant["purposes"] == {"analytics": True, "session_replay": False}
     assert regrant["distinct_id"] == result["regrantedId"] != first["distinct_id"]
+    assert own_id["distinct_id"] == "user-1"
+    assert retried["distinct_id"] == result["retriedId"] != regrant["distinct_id"]
+    assert posts[3]["status"] == 400
+    assert all(UUID7.match(body["distinct_id"]) for body in (first, regrant, retried))
 
-    assert entries(log, "reset")[0]["args"] == [True]
+    assert [reset["args"] for reset in entries(log, "reset")] == [[True], [True]]
     assert entries(log, "set_config")[0]["args"] == [
         {"opt_out_capturing_by_default": True, "opt_out_persistence_by_default": True}
     ]
@@ -192,7 +205,7 @@ def test_consent_js_drives_posthog_from_the_ledger(live_server):
     assert after_withdraw["session"] == []
 
     # One change event per state: each page's start and each decision.
-    assert len(result["changes"]) == 5
+    assert len(result["changes"]) == 6
     assert result["state"]["purposes"]["analytics"]["granted"] is True
     assert result["state"]["purposes"]["session_replay"]["granted"] is False
     assert result["state"]["needs_prompt"] is False

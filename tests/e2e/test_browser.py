@@ -11,14 +11,18 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from consent_service import analytics
 from consent_service.erasure.services import erasure_claim, erasure_process
-from consent_service.ledger.models import SubjectIdentifier
+from consent_service.ledger.identified_ids import identified_id_of_subject
+from consent_service.ledger.models import Subject, SubjectIdentifier
 from consent_service.sandbox.server import SandboxServer
+from tests.conftest import identified_id_of
 from tests.e2e.conftest import new_context
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 SETTLE = 4.0  # posthog-js flushes its queue every 3 s
+PASSWORD = "pw-e2e-123"
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
@@ -153,10 +157,30 @@ def test_after_the_consent_lifetime_the_banner_returns_and_events_stop(
     assert events(sandbox, "demo_button") == []
 
 
+def log_in(page: Any, site: str, username: str) -> None:
+    """Through the admin's login view, the project's only one (so users here are staff)."""
+    page.goto(f"{site}/admin/login/?next=/demo/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_function("window.ConsentService && window.ConsentService.state()")
+
+
+def minted(user: Any) -> str | None:
+    subject = Subject.objects.filter(user=user).first()
+    return identified_id_of_subject(subject_id=subject.pk) if subject else None
+
+
+def wait_for_identified(page: Any, identified_id: str) -> None:
+    page.wait_for_function(
+        f"window.posthog && posthog.get_distinct_id() === '{identified_id}'", timeout=10_000
+    )
+
+
 def test_login_after_accepting_ties_both_ids_to_one_subject(
     site, sandbox, browser_page, django_user_model
 ):
-    user = django_user_model.objects.create_user("ada", password="pw-e2e-123", is_staff=True)
+    user = django_user_model.objects.create_user("ada", password=PASSWORD, is_staff=True)
     open_demo(browser_page, site)
     browser_page.get_by_role("button", name="Accept all").click()
     browser_page.wait_for_function("window.posthog && posthog.has_opted_in_capturing()")
@@ -164,18 +188,64 @@ def test_login_after_accepting_ties_both_ids_to_one_subject(
     browser_page.click("#capture")
     assert wait_for(lambda: events(sandbox, "demo_button"))
 
-    browser_page.goto(f"{site}/admin/login/?next=/demo/")
-    browser_page.fill("#id_username", "ada")
-    browser_page.fill("#id_password", "pw-e2e-123")
-    browser_page.click("input[type=submit]")
-    browser_page.wait_for_function(f"window.posthog && posthog.get_distinct_id() === '{user.pk}'")
+    log_in(browser_page, site, "ada")
+    identified_id = identified_id_of(user)  # minted when the login linked the visitor
+    wait_for_identified(browser_page, identified_id)
     browser_page.click("#capture")
 
     assert wait_for(
-        lambda: [e for e in events(sandbox, "demo_button") if e.distinct_id == str(user.pk)]
+        lambda: [e for e in events(sandbox, "demo_button") if e.distinct_id == identified_id]
     )
-    identify = wait_for(lambda: events(sandbox, "$identify"))
-    assert identify[0].event["properties"]["$anon_distinct_id"] == anonymous_id
-    owners = SubjectIdentifier.objects.filter(value__in=[anonymous_id, str(user.pk)])
+    [identify] = wait_for(lambda: events(sandbox, "$identify"))
+    assert identify.distinct_id == identified_id
+    assert identify.event["properties"]["$anon_distinct_id"] == anonymous_id
+    owners = SubjectIdentifier.objects.filter(value__in=[anonymous_id, identified_id])
     assert {owner.subject.user_id for owner in owners} == {user.pk}
     assert owners.count() == 2
+    assert str(user.pk) not in {e.distinct_id for e in events(sandbox)}
+
+
+def test_a_logged_in_visitor_who_grants_is_identified_with_the_minted_id(
+    site, sandbox, browser_page, django_user_model
+):
+    user = django_user_model.objects.create_user("ada", password=PASSWORD, is_staff=True)
+    log_in(browser_page, site, "ada")
+    anonymous_id = browser_page.evaluate("posthog.get_distinct_id()")
+    assert browser_page.evaluate("ConsentService.state().needs_prompt") is True
+
+    browser_page.get_by_role("button", name="Accept all").click()
+    identified_id = wait_for(lambda: minted(user))  # by the POST the click sent
+    wait_for_identified(browser_page, identified_id)
+    browser_page.click("#capture")
+
+    [identify] = wait_for(lambda: events(sandbox, "$identify"))
+    assert identify.distinct_id == identified_id
+    assert identify.event["properties"]["$anon_distinct_id"] == anonymous_id
+    assert wait_for(
+        lambda: [e for e in events(sandbox, "demo_button") if e.distinct_id == identified_id]
+    )
+    # The server's own events for this user land on the same person.
+    assert analytics.user_distinct_id(user) == identified_id
+
+
+def test_the_users_next_device_starts_as_the_minted_id(
+    site, sandbox, chromium, browser_page, django_user_model
+):
+    user = django_user_model.objects.create_user("ada", password=PASSWORD, is_staff=True)
+    log_in(browser_page, site, "ada")
+    browser_page.get_by_role("button", name="Accept all").click()
+    identified_id = wait_for(lambda: minted(user))
+    wait_for_identified(browser_page, identified_id)
+
+    phone = new_context(chromium)
+    try:
+        page = phone.new_page()
+        log_in(page, site, "ada")  # the grant follows the user: posthog-js is bootstrapped
+        wait_for_identified(page, identified_id)
+        page.click("#capture")
+        assert wait_for(lambda: events(sandbox, "demo_button"))
+    finally:
+        phone.close()
+
+    assert {e.distinct_id for e in events(sandbox, "demo_button")} == {identified_id}
+    assert len(events(sandbox, "$identify")) == 1  # the first device's; none from the phone

@@ -14,7 +14,7 @@ from consent_service.erasure.models import ErasureRequest
 from consent_service.erasure.outbox import erasure_request_create
 from consent_service.erasure.services import erasure_claim, erasure_process
 from consent_service.ledger.models import ConsentRecord, Subject, SubjectIdentifier
-from tests.conftest import Visitor
+from tests.conftest import Visitor, anonymous_id
 
 pytestmark = pytest.mark.django_db
 
@@ -22,6 +22,8 @@ SUBJECTS_URL = "/admin/ledger/subject/"
 USERS_URL = "/admin/auth/user/"
 REQUESTS_URL = "/admin/erasure/erasurerequest/"
 GRANT_ALL = {"analytics": True, "session_replay": True}
+ADA = anonymous_id("ada")
+BOB = anonymous_id("bob")
 CONFIRM_TEMPLATE = "admin/erasure/confirm_erasure.html"
 
 
@@ -59,7 +61,7 @@ def request_for(subject: Subject) -> ErasureRequest:
 
 
 def test_subject_action_asks_for_confirmation_first(admin_client, make_visitor):
-    subject = tracked_subject(make_visitor, "ph-ada")
+    subject = tracked_subject(make_visitor, ADA)
 
     response = run_action(admin_client, SUBJECTS_URL, "erase_subjects_from_analytics", [subject.pk])
 
@@ -68,7 +70,7 @@ def test_subject_action_asks_for_confirmation_first(admin_client, make_visitor):
     content = response.content.decode()
     assert "Erase from analytics (GDPR Art. 17)" in content
     assert str(subject.uuid) in content
-    assert "<code>ph-ada</code>" in content
+    assert f"<code>{ADA}</code>" in content
     assert 'name="post" value="yes"' in content
     assert 'name="csrfmiddlewaretoken"' in content
     assert ErasureRequest.objects.count() == 0
@@ -78,8 +80,8 @@ def test_subject_action_asks_for_confirmation_first(admin_client, make_visitor):
 def test_confirming_the_subject_action_requests_erasure_and_logs_it(
     admin_client, admin_user, make_visitor
 ):
-    ada = tracked_subject(make_visitor, "ph-ada")
-    bob = tracked_subject(make_visitor, "ph-bob")
+    ada = tracked_subject(make_visitor, ADA)
+    bob = tracked_subject(make_visitor, BOB)
 
     response = run_action(
         admin_client, SUBJECTS_URL, "erase_subjects_from_analytics", [ada.pk, bob.pk], True
@@ -88,11 +90,11 @@ def test_confirming_the_subject_action_requests_erasure_and_logs_it(
     assert response.status_code == 302
     requests = {erasure.subject: erasure for erasure in ErasureRequest.objects.all()}
     assert set(requests) == {ada, bob}
-    assert requests[ada].distinct_ids == ["ph-ada"]
+    assert requests[ada].distinct_ids == [ADA]
     assert requests[ada].reason == "admin"
     assert requests[ada].requested_by == admin_user
     assert ConsentRecord.objects.filter(subject=ada, source="admin", action="withdraw").exists()
-    assert SubjectIdentifier.objects.get(value="ph-ada").refused_at is not None
+    assert SubjectIdentifier.objects.get(value=ADA).refused_at is not None
     [added] = log_entries(requests[ada], ADDITION)
     assert added.user == admin_user
     assert "GDPR Art. 17" in added.get_change_message()
@@ -102,7 +104,7 @@ def test_confirming_the_subject_action_requests_erasure_and_logs_it(
 
 
 def test_the_action_joins_a_request_already_waiting(admin_client, make_visitor):
-    subject = tracked_subject(make_visitor, "ph-ada")
+    subject = tracked_subject(make_visitor, ADA)
     waiting = request_for(subject)
 
     response = run_action(
@@ -119,7 +121,7 @@ def test_user_action_erases_users_with_a_subject_and_names_those_without(
 ):
     ada = User.objects.create_user("ada")
     bob = User.objects.create_user("bob")
-    subject = tracked_subject(make_visitor, "ph-ada", user=ada)
+    subject = tracked_subject(make_visitor, ADA, user=ada)
 
     confirmation = run_action(
         admin_client, USERS_URL, "erase_users_from_analytics", [ada.pk, bob.pk]
@@ -130,7 +132,7 @@ def test_user_action_erases_users_with_a_subject_and_names_those_without(
 
     assert confirmation.status_code == 200
     assert CONFIRM_TEMPLATE in templates_of(confirmation)
-    assert "<code>ph-ada</code>" in confirmation.content.decode()
+    assert f"<code>{ADA}</code>" in confirmation.content.decode()
     assert "No consent subject: nothing will be requested." in confirmation.content.decode()
     assert response.status_code == 302
     erasure = ErasureRequest.objects.get()
@@ -161,7 +163,7 @@ def test_the_user_admin_keeps_working(admin_client):
 
 
 def test_the_erase_action_needs_the_permission_to_request_erasure(client, make_visitor):
-    subject = tracked_subject(make_visitor, "ph-ada")
+    subject = tracked_subject(make_visitor, ADA)
     staff = User.objects.create_user("staff", is_staff=True)
     staff.user_permissions.add(Permission.objects.get(codename="view_subject"))
     client.force_login(staff)
@@ -238,7 +240,7 @@ def test_overdue_filter_lists_requests_older_than_25_days_not_done(admin_client,
 def test_request_pages_render_with_their_calls_and_stay_read_only(
     admin_client, make_visitor, sandbox
 ):
-    subject = tracked_subject(make_visitor, "ph-ada")
+    subject = tracked_subject(make_visitor, ADA)
     run_action(admin_client, SUBJECTS_URL, "erase_subjects_from_analytics", [subject.pk], True)
     erasure = ErasureRequest.objects.get()
     erasure_process(requests=erasure_claim(worker="t"), worker="t")
@@ -260,7 +262,7 @@ def test_request_pages_render_with_their_calls_and_stay_read_only(
     assert "Calls to PostHog" in content
     assert "/api/projects/1/persons/bulk_delete/" in content
     assert "202" in content
-    assert "ph-ada" in content
+    assert ADA in content
     assert 'name="_save"' not in content
     assert (add.status_code, edit.status_code, delete.status_code) == (403, 403, 403)
     erasure.refresh_from_db()
@@ -268,7 +270,7 @@ def test_request_pages_render_with_their_calls_and_stay_read_only(
 
 
 def test_subject_page_lists_its_erasures(admin_client, make_visitor):
-    subject = tracked_subject(make_visitor, "ph-ada")
+    subject = tracked_subject(make_visitor, ADA)
     erasure = request_for(subject)
 
     response = admin_client.get(f"{SUBJECTS_URL}{subject.pk}/change/")
@@ -280,7 +282,7 @@ def test_subject_page_lists_its_erasures(admin_client, make_visitor):
 
 
 def test_proof_export_includes_the_erasure_and_its_calls(admin_client, make_visitor, sandbox):
-    subject = tracked_subject(make_visitor, "ph-ada")
+    subject = tracked_subject(make_visitor, ADA)
     run_action(admin_client, SUBJECTS_URL, "erase_subjects_from_analytics", [subject.pk], True)
     erasure_process(requests=erasure_claim(worker="t"), worker="t")
     erasure = ErasureRequest.objects.get()
@@ -292,7 +294,7 @@ def test_proof_export_includes_the_erasure_and_its_calls(admin_client, make_visi
     assert (exported["reason"], exported["status"]) == ("admin", "succeeded")
     assert exported["outcome"] in {"deleted", "already_gone"}
     assert exported["requested_by_label"] == f"user:{erasure.requested_by_id}:admin"
-    assert exported["distinct_ids"] == ["ph-ada"]
+    assert exported["distinct_ids"] == [ADA]
     assert exported["created_at"] and exported["completed_at"]
     [call] = exported["calls"]
     assert call["method"] == "POST"

@@ -10,12 +10,17 @@ from consent_service.erasure.models import ErasureRequest
 from consent_service.erasure.services import erasure_claim, erasure_process
 from consent_service.ledger.models import ConsentRecord, Subject, SubjectIdentifier
 from tests.api.contract import assert_error, assert_matches_schema
-from tests.conftest import Visitor
+from tests.conftest import Visitor, anonymous_id, identified_id_of
 
 pytestmark = pytest.mark.django_db
 
 REQUESTS_URL = "/api/v1/erasure-requests/"
 GRANT_ALL = {"analytics": True, "session_replay": True}
+ADA = anonymous_id("ada")
+BOB = anonymous_id("bob")
+LAPTOP = anonymous_id("laptop")
+PHONE = anonymous_id("anon")
+NOBODY = anonymous_id("nobody")
 
 
 def detail_url(pk: int) -> str:
@@ -55,8 +60,9 @@ def run_one_round() -> None:
 @pytest.mark.parametrize("target", ["user_id", "subject_id", "distinct_id"])
 def test_staff_request_erasure_by_each_target(staff, staff_user, make_visitor, target):
     customer = User.objects.create_user("ada")
-    subject = tracked_subject(make_visitor, "ph-ada", user=customer)
-    value = {"user_id": customer.pk, "subject_id": str(subject.uuid), "distinct_id": "ph-ada"}
+    subject = tracked_subject(make_visitor, ADA, user=customer)
+    minted = identified_id_of(customer)
+    value = {"user_id": customer.pk, "subject_id": str(subject.uuid), "distinct_id": ADA}
 
     response = request_erasure(staff, {target: value[target], "note": "ticket 42"})
 
@@ -68,7 +74,9 @@ def test_staff_request_erasure_by_each_target(staff, staff_user, make_visitor, t
     assert body["id"] == erasure.pk
     assert body["subject"] == str(subject.uuid)
     assert body["user_id"] == customer.pk
-    assert body["distinct_ids"] == ["ph-ada"] == erasure.distinct_ids
+    # The user's identified id, minted by the service, is erased with the browser's.
+    assert body["distinct_ids"] == sorted([ADA, minted])
+    assert erasure.distinct_ids == body["distinct_ids"]
     assert (body["reason"], body["status"], body["note"]) == ("api", "pending", "ticket 42")
     assert body["requested_by"] == f"user:{staff_user.pk}:dpo"
     assert body["calls"] == []
@@ -76,15 +84,16 @@ def test_staff_request_erasure_by_each_target(staff, staff_user, make_visitor, t
     withdrawal = ConsentRecord.objects.filter(subject=subject).latest("seq")
     assert (withdrawal.action, withdrawal.source) == ("withdraw", "admin")
     assert set(withdrawal.choices.values()) == {False}
-    assert SubjectIdentifier.objects.get(value="ph-ada").refused_at is not None
+    assert SubjectIdentifier.objects.get(value=ADA).refused_at is not None
 
 
 def test_a_merged_subject_is_erased_through_the_subject_it_joined(staff, make_visitor):
     customer = User.objects.create_user("ada")
-    tracked_subject(make_visitor, "ph-laptop", user=customer)
+    tracked_subject(make_visitor, LAPTOP, user=customer)
+    minted = identified_id_of(customer)
     phone: Visitor = make_visitor()
-    phone.decide(GRANT_ALL, distinct_id="ph-anon")
-    anonymous = SubjectIdentifier.objects.get(value="ph-anon").subject
+    phone.decide(GRANT_ALL, distinct_id=PHONE)
+    anonymous = SubjectIdentifier.objects.get(value=PHONE).subject
     phone.client.force_login(customer)
     phone.consent()  # logging in links the anonymous subject into the user's
     anonymous.refresh_from_db()
@@ -94,14 +103,14 @@ def test_a_merged_subject_is_erased_through_the_subject_it_joined(staff, make_vi
 
     assert response.status_code == 201
     assert response.json()["subject"] == str(anonymous.merged_into.uuid)
-    assert response.json()["distinct_ids"] == ["ph-anon", "ph-laptop"]
+    assert response.json()["distinct_ids"] == sorted([PHONE, LAPTOP, minted])
 
 
 def test_a_second_request_joins_the_one_waiting(staff, make_visitor):
-    tracked_subject(make_visitor, "ph-ada")
+    tracked_subject(make_visitor, ADA)
 
-    first = request_erasure(staff, {"distinct_id": "ph-ada"}).json()
-    second = request_erasure(staff, {"distinct_id": "ph-ada", "note": "again"}).json()
+    first = request_erasure(staff, {"distinct_id": ADA}).json()
+    second = request_erasure(staff, {"distinct_id": ADA, "note": "again"}).json()
 
     assert second["id"] == first["id"]
     assert ErasureRequest.objects.count() == 1
@@ -113,20 +122,20 @@ def test_a_second_request_joins_the_one_waiting(staff, make_visitor):
     [
         ({}, None),
         ({"note": "no target"}, None),
-        ({"user_id": 1, "distinct_id": "ph-ada"}, None),
-        ({"distinct_id": "ph-ada", "source": "admin"}, "source"),
+        ({"user_id": 1, "distinct_id": ADA}, None),
+        ({"distinct_id": ADA, "source": "admin"}, "source"),
         ({"user_id": "1"}, "user_id"),
         ({"user_id": True}, "user_id"),
         ({"user_id": 0}, "user_id"),
         ({"subject_id": "not-a-uuid"}, "subject_id"),
-        ({"distinct_id": ["ph-ada"]}, "distinct_id"),
+        ({"distinct_id": [ADA]}, "distinct_id"),
         ({"distinct_id": "x" * 201}, "distinct_id"),
-        ({"distinct_id": "ph-ada", "note": "x" * 2001}, "note"),
-        (["ph-ada"], None),
+        ({"distinct_id": ADA, "note": "x" * 2001}, "note"),
+        ([ADA], None),
     ],
 )
 def test_invalid_bodies_are_refused(staff, make_visitor, body, attr):
-    tracked_subject(make_visitor, "ph-ada")
+    tracked_subject(make_visitor, ADA)
 
     response = request_erasure(staff, body)
 
@@ -141,10 +150,10 @@ def test_a_body_that_is_not_json_is_refused(staff):
 
 @pytest.mark.parametrize(
     "body",
-    [{"user_id": 999}, {"subject_id": str(uuid.uuid4())}, {"distinct_id": "ph-nobody"}],
+    [{"user_id": 999}, {"subject_id": str(uuid.uuid4())}, {"distinct_id": NOBODY}],
 )
 def test_an_unknown_target_is_not_found(staff, make_visitor, body):
-    tracked_subject(make_visitor, "ph-ada")
+    tracked_subject(make_visitor, ADA)
 
     response = request_erasure(staff, body)
 
@@ -154,8 +163,8 @@ def test_an_unknown_target_is_not_found(staff, make_visitor, body):
 
 @pytest.fixture
 def one_request(staff, make_visitor) -> int:
-    tracked_subject(make_visitor, "ph-ada")
-    pk: int = request_erasure(staff, {"distinct_id": "ph-ada"}).json()["id"]
+    tracked_subject(make_visitor, ADA)
+    pk: int = request_erasure(staff, {"distinct_id": ADA}).json()["id"]
     return pk
 
 
@@ -163,7 +172,7 @@ def one_request(staff, make_visitor) -> int:
 def test_only_staff_may_use_the_api(make_visitor, one_request, who):
     browser: Visitor = make_visitor()
     if who == "visitor":
-        browser.decide(GRANT_ALL, distinct_id="ph-bob")
+        browser.decide(GRANT_ALL, distinct_id=BOB)
     if who == "non_staff":
         browser.client.force_login(User.objects.create_user("bob"))
     expected = "not_authenticated" if who != "non_staff" else "permission_denied"
@@ -171,7 +180,7 @@ def test_only_staff_may_use_the_api(make_visitor, one_request, who):
     responses = [
         browser.client.get(REQUESTS_URL),
         browser.client.get(detail_url(one_request)),
-        browser.post(REQUESTS_URL, {"distinct_id": "ph-ada"}),
+        browser.post(REQUESTS_URL, {"distinct_id": ADA}),
     ]
 
     for response in responses:
@@ -180,10 +189,10 @@ def test_only_staff_may_use_the_api(make_visitor, one_request, who):
 
 
 def test_staff_writes_need_the_csrf_token(staff, make_visitor):
-    tracked_subject(make_visitor, "ph-ada")
+    tracked_subject(make_visitor, ADA)
 
     response = staff.client.post(
-        REQUESTS_URL, {"distinct_id": "ph-ada"}, content_type="application/json"
+        REQUESTS_URL, {"distinct_id": ADA}, content_type="application/json"
     )
 
     assert_error(response, 403, "csrf_failed")
@@ -195,11 +204,11 @@ def test_an_unknown_request_is_not_found(staff):
 
 
 def test_the_list_is_newest_first_and_filters_by_status(staff, make_visitor, sandbox):
-    tracked_subject(make_visitor, "ph-ada")
-    tracked_subject(make_visitor, "ph-bob")
-    older = request_erasure(staff, {"distinct_id": "ph-ada"}).json()["id"]
+    tracked_subject(make_visitor, ADA)
+    tracked_subject(make_visitor, BOB)
+    older = request_erasure(staff, {"distinct_id": ADA}).json()["id"]
     run_one_round()
-    newer = request_erasure(staff, {"distinct_id": "ph-bob"}).json()["id"]
+    newer = request_erasure(staff, {"distinct_id": BOB}).json()["id"]
 
     everything = staff.client.get(REQUESTS_URL).json()
     succeeded = staff.client.get(REQUESTS_URL, {"status": "succeeded"}).json()
@@ -225,8 +234,8 @@ def test_an_unknown_status_filter_is_refused(staff):
 
 
 def test_detail_shows_every_call_made_to_posthog(staff, make_visitor, sandbox):
-    subject = tracked_subject(make_visitor, "ph-ada")
-    pk = request_erasure(staff, {"distinct_id": "ph-ada"}).json()["id"]
+    subject = tracked_subject(make_visitor, ADA)
+    pk = request_erasure(staff, {"distinct_id": ADA}).json()["id"]
 
     run_one_round()
     body = staff.client.get(detail_url(pk)).json()

@@ -15,6 +15,7 @@ from tests.conftest import anonymous_id
 from tests.erasure.helpers import tracked_visitor
 
 pytestmark = pytest.mark.django_db
+ANON = anonymous_id("anon-42")
 
 
 def test_withdrawal_creates_exactly_one_request_with_the_ids(sandbox, make_visitor):
@@ -58,11 +59,11 @@ def test_turning_analytics_off_after_a_grant_requests_erasure(sandbox, make_visi
 
 def test_a_refusal_that_never_followed_a_grant_erases_nothing(sandbox, make_visitor):
     visitor = make_visitor()
-    visitor.decide({"analytics": False, "session_replay": False}, distinct_id="anon-42")
+    visitor.decide({"analytics": False, "session_replay": False}, distinct_id=ANON)
     visitor.withdraw()
 
     assert ErasureRequest.objects.count() == 0
-    assert SubjectIdentifier.objects.get(value="anon-42").refused_at is None
+    assert SubjectIdentifier.objects.get(value=ANON).refused_at is None
 
 
 def test_a_second_trigger_joins_the_waiting_request(sandbox, make_visitor):

@@ -24,6 +24,7 @@ from tests.erasure.helpers import (
 )
 
 pytestmark = pytest.mark.django_db
+BRAND_NEW = anonymous_id("brand-new")  # claimable: a fresh posthog-js identity
 
 
 @pytest.fixture
@@ -231,12 +232,12 @@ def test_the_config_asks_for_a_fresh_identity_after_erasure_until_new_ids_arrive
     assert withdrawn.config().json()["reset_identity"] is True
 
     withdrawn.decide({"analytics": True, "session_replay": True})
-    fresh = {"event": "$pageview", "properties": {"distinct_id": anonymous_id(1)}}
+    fresh = {"event": "$pageview", "properties": {"distinct_id": BRAND_NEW}}
     left = len(sandbox.store.events)  # what erasure left (see issue 9) is not this test's matter
     withdrawn.client.post("/ph/e/", json.dumps(fresh), content_type="text/plain")
 
     assert withdrawn.config().json()["reset_identity"] is False
-    assert [e.distinct_id for e in sandbox.store.events[left:]] == [anonymous_id(1)]
+    assert [e.distinct_id for e in sandbox.store.events[left:]] == [BRAND_NEW]
 
 
 def test_a_burst_of_withdrawals_shares_bulk_calls(sandbox, make_visitor):

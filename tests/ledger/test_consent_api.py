@@ -10,11 +10,12 @@ from django.test import override_settings
 from consent_service.core.visitor import COOKIE_MAX_AGE
 from consent_service.ledger.models import ConsentRecord, SubjectIdentifier
 from tests.api.contract import assert_error, assert_matches_schema
-from tests.conftest import CONSENT_URL, HISTORY_URL, WITHDRAW_URL
+from tests.conftest import CONSENT_URL, HISTORY_URL, WITHDRAW_URL, anonymous_id
 
 pytestmark = pytest.mark.django_db
 
 GRANT_ALL = {"analytics": True, "session_replay": True}
+DEVICE = anonymous_id("device")  # what posthog-js makes up: a UUIDv7
 
 
 def test_new_visitor_gets_a_prompt_and_a_cookie(visitor):
@@ -359,27 +360,83 @@ def test_placeholder_distinct_id_gets_400(visitor, placeholder):
     assert not SubjectIdentifier.objects.filter(kind="distinct_id").exists()
 
 
-def test_valid_distinct_id_is_bound_to_the_visitor(visitor):
-    response = visitor.decide({"analytics": True}, distinct_id="01937a2b-ph-device")
+def test_a_posthog_anonymous_id_is_claimed_by_the_visitor(visitor):
+    response = visitor.decide({"analytics": True}, distinct_id=DEVICE)
 
     assert response.status_code == 201
     bound = SubjectIdentifier.objects.get(kind=SubjectIdentifier.Kind.DISTINCT_ID)
-    assert bound.value == "01937a2b-ph-device"
+    assert bound.value == DEVICE
     visitor_identifier = SubjectIdentifier.objects.get(kind=SubjectIdentifier.Kind.VISITOR)
     assert bound.subject_id == visitor_identifier.subject_id
 
 
-def test_a_distinct_id_bound_to_someone_else_is_not_moved(make_visitor):
+def test_a_distinct_id_bound_to_someone_else_is_409_and_nothing_is_written(make_visitor):
     first, second = make_visitor(), make_visitor()
-    first.decide({"analytics": True}, distinct_id="shared-device")
+    first.decide({"analytics": True}, distinct_id=DEVICE)
+    records = ConsentRecord.objects.count()
 
-    response = second.decide({"analytics": True}, distinct_id="shared-device")
+    response = second.decide(
+        {"analytics": True}, distinct_id=DEVICE, headers={"Idempotency-Key": "k-409"}
+    )
+
+    body = assert_error(response, 409, "distinct_id_taken", attr="distinct_id")
+    assert body["type"] == "conflict"
+    assert ConsentRecord.objects.count() == records
+    assert SubjectIdentifier.objects.filter(kind="visitor").count() == 1  # no second subject
+    bound = SubjectIdentifier.objects.get(kind=SubjectIdentifier.Kind.DISTINCT_ID)
+    assert bound.subject_id == ConsentRecord.objects.get().subject_id
+    # The key was released: the same request may be retried (and is refused again).
+    retried = second.decide(
+        {"analytics": True}, distinct_id=DEVICE, headers={"Idempotency-Key": "k-409"}
+    )
+    assert retried.json()["code"] == "distinct_id_taken"
+
+
+def test_another_persons_id_is_409_whatever_they_decided(make_visitor):
+    refusing = make_visitor()
+    refusing.decide({"analytics": False}, distinct_id=DEVICE)
+
+    response = make_visitor().decide({"analytics": True}, distinct_id=DEVICE)
+
+    assert_error(response, 409, "distinct_id_taken", attr="distinct_id")
+
+
+@pytest.mark.parametrize(
+    "guessable",
+    ["user-1", "42", "ada@example.com", "0191-made-up", "8ec5d38c-e51c-4c50-835c-5baa510d4616"],
+)
+def test_an_unbound_id_a_browser_may_not_claim_is_400_and_nothing_is_written(visitor, guessable):
+    response = visitor.decide({"analytics": True}, distinct_id=guessable)
+
+    assert_error(response, 400, "invalid_distinct_id", attr="distinct_id")
+    assert ConsentRecord.objects.count() == 0
+    assert not SubjectIdentifier.objects.exists()
+
+
+@override_settings(CONSENT_TRUST_CLIENT_DISTINCT_IDS=True)
+def test_with_the_trust_setting_any_unbound_id_may_be_claimed(visitor):
+    response = visitor.decide({"analytics": True}, distinct_id="ada@example.com")
 
     assert response.status_code == 201
-    bound = SubjectIdentifier.objects.get(kind=SubjectIdentifier.Kind.DISTINCT_ID)
-    first_subject = ConsentRecord.objects.order_by("seq").first()
-    assert first_subject is not None
-    assert bound.subject_id == first_subject.subject_id
+    assert SubjectIdentifier.objects.filter(value="ada@example.com").exists()
+
+
+@override_settings(CONSENT_TRUST_CLIENT_DISTINCT_IDS=True)
+def test_a_minted_looking_id_is_never_claimable_even_with_the_trust_setting(visitor):
+    response = visitor.decide({"analytics": True}, distinct_id="cs_made-up-by-a-browser")
+
+    assert_error(response, 400, "invalid_distinct_id", attr="distinct_id")
+    assert not SubjectIdentifier.objects.exists()
+
+
+def test_the_callers_own_id_is_fine_even_after_it_was_refused(visitor):
+    visitor.decide({"analytics": True}, distinct_id=DEVICE)
+    visitor.withdraw()
+
+    response = visitor.decide({"analytics": True}, distinct_id=DEVICE)
+
+    assert response.status_code == 201
+    assert SubjectIdentifier.objects.get(value=DEVICE).refused_at is not None  # still refused
 
 
 # --- POST /consent/withdraw/ ----------------------------------------------------------
@@ -484,7 +541,7 @@ def test_history_of_a_new_visitor_is_empty(visitor):
 
 
 def test_history_records_match_the_schema(visitor):
-    visitor.decide({"analytics": True}, distinct_id="device-1")
+    visitor.decide({"analytics": True}, distinct_id=DEVICE)
 
     body = visitor.history().json()
 

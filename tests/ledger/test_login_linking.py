@@ -7,13 +7,14 @@ import pytest
 from django.contrib.auth.models import User
 
 from consent_service.ledger.models import ConsentRecord, Subject, SubjectIdentifier
-from tests.conftest import Visitor
+from tests.conftest import Visitor, anonymous_id
 
 pytestmark = pytest.mark.django_db
 
 GRANT_ALL = {"analytics": True, "session_replay": True}
 REFUSE_ALL = {"analytics": False, "session_replay": False}
 START = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
+DEVICE = anonymous_id("device-123")
 
 
 @pytest.fixture
@@ -166,11 +167,11 @@ def test_a_distinct_id_bound_anonymously_moves_to_the_user_at_login(visitor, use
     other = Visitor()
     other.client.force_login(owner)
     other.decide(REFUSE_ALL)
-    visitor.decide(GRANT_ALL, distinct_id="device-123")
+    visitor.decide(GRANT_ALL, distinct_id=DEVICE)
     visitor.client.force_login(user)
     visitor.consent()
 
-    bound = SubjectIdentifier.objects.get(kind="distinct_id", value="device-123")
+    bound = SubjectIdentifier.objects.get(kind="distinct_id", value=DEVICE)
 
     assert bound.subject == user_subject(user)
 

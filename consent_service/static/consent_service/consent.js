@@ -8,7 +8,9 @@
  * Bundlers: `import "./consent.js"` for its side effect (CommonJS: `require()` returns the
  * same object), then `ConsentService.start({posthog, banner: false})` with your bundled
  * posthog-js instance. Never call posthog.init() yourself: the options the server returns
- * are what keep posthog-js silent and storage-free until analytics is granted.
+ * are what keep posthog-js silent and storage-free until analytics is granted. Nor
+ * posthog.identify() with your own ids (user pks, emails): for a logged-in user who granted
+ * analytics, this script identifies with the id the server minted (config `identified_id`).
  *
  * API: configure(options), start(options) -> Promise<state>, grant(purposes), reject(),
  * withdraw(), open(), state(), posthog(). Every change is dispatched on window as a
@@ -77,8 +79,22 @@
       }
     }
     config = next; // only now: state() promises a loaded posthog(), if there is one
+    identifyUser(config);
     publish(config.consent);
     return config.consent;
+  }
+
+  /**
+   * A logged-in user who granted analytics gets an identified id the server minted (never one
+   * the page picks: anyone could claim a guessable id first). posthog-js then links its
+   * anonymous id to it with $identify. The init option `bootstrap` does the same at init,
+   * but only when posthog-js had no id stored or an anonymous one; this covers the rest (a
+   * grant on this page, an instance the host app initialised).
+   */
+  function identifyUser(cfg) {
+    const id = cfg.identified_id;
+    if (!posthog || !id || !posthog.has_opted_in_capturing()) return;
+    if (posthog.get_distinct_id() !== id) posthog.identify(id);
   }
 
   async function loadPosthog(cfg) {
@@ -101,7 +117,11 @@
     } else {
       clearPosthogStorage();
     }
-    ph.init(cfg.token, Object.assign({}, settings.posthogOptions, cfg.options));
+    const options = Object.assign({}, settings.posthogOptions, cfg.options);
+    // The page's own bootstrap (feature flags, say) stays; the server's distinctID wins.
+    const own = (settings.posthogOptions || {}).bootstrap;
+    options.bootstrap = Object.assign({}, own, cfg.options.bootstrap);
+    ph.init(cfg.token, options);
   }
 
   function applyConsent(state) {
@@ -136,7 +156,22 @@
     };
     // Bound to the visitor so erasure finds it; without analytics nothing is sent under it.
     if (grantsAnalytics && posthog) body.distinct_id = posthog.get_distinct_id();
-    return write('/consent/', body);
+    try {
+      return await write('/consent/', body);
+    } catch (error) {
+      if (!body.distinct_id || !isRefusedId(error)) throw error;
+      // posthog-js holds an id that is another person's, or one a browser may not claim (a
+      // page identify()-ed its own): the proxy would drop all it sends. Start afresh, still
+      // before opting in (reset() wipes the stored opt-in), so the decision is not lost.
+      posthog.reset(true);
+      body.distinct_id = posthog.get_distinct_id();
+      return write('/consent/', body);
+    }
+  }
+
+  function isRefusedId(error) {
+    const code = error.body && error.body.code;
+    return code === 'distinct_id_taken' || code === 'invalid_distinct_id';
   }
 
   function reject() {

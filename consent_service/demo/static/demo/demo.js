@@ -3,7 +3,6 @@
   'use strict';
 
   const eventsUrl = document.currentScript.dataset.eventsUrl;
-  const userId = document.currentScript.dataset.userId;
   const $ = (id) => document.getElementById(id);
   let clicks = 0;
 
@@ -16,20 +15,12 @@
     return parts.join(', ') + (state.gpc ? ' (Global Privacy Control is on)' : '');
   }
 
-  // A logged-in user: tie posthog-js's anonymous id to the user's id, as an app would after
-  // login. Only with analytics granted; posthog-js sends nothing otherwise anyway.
-  function identifyUser() {
-    const posthog = window.ConsentService.posthog();
-    if (userId && posthog && posthog.has_opted_in_capturing() && posthog.get_distinct_id() !== userId) {
-      posthog.identify(userId);
-    }
-  }
-
+  // No posthog.identify() here: consent.js identifies a logged-in user with the id the
+  // server minted. A page's own ids (user pks, emails) are anyone's to guess.
   window.addEventListener('consentservice:change', (event) => {
     $('consent-summary').textContent = describe(event.detail);
-    identifyUser();
   });
-  window.ConsentService.start().then(identifyUser, () => {});
+  window.ConsentService.start().catch(() => {});
   $('consent-summary').textContent = describe(window.ConsentService.state());
 
   $('capture').addEventListener('click', () => {
