@@ -34,6 +34,10 @@ def anonymous_id(label: str | int) -> str:
     return str(uuid.UUID(raw[:12] + "7" + raw[13:]))
 
 
+GRANT_ALL = {"analytics": True, "session_replay": True}
+REFUSE_ALL = {"analytics": False, "session_replay": False}
+
+
 def identified_id_of(user: Any) -> str:
     """The user's live identified distinct_id, the one the service minted."""
     value = identified_id_of_subject(subject_id=Subject.objects.get(user=user).pk)
@@ -164,3 +168,10 @@ def visitor() -> Visitor:
 @pytest.fixture
 def make_visitor() -> Any:
     return Visitor
+
+
+def logged_in(user: Any) -> Visitor:
+    """A browser where `user` is logged in (no login view involved)."""
+    browser = Visitor()
+    browser.client.force_login(user)
+    return browser

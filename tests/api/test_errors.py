@@ -9,11 +9,10 @@ from django.test import Client
 from consent_service.api.security import ConsentWriteThrottle
 from consent_service.ledger.models import ConsentRecord, Subject
 from tests.api.contract import assert_error
-from tests.conftest import CONFIG_URL, CONSENT_URL, HISTORY_URL, WITHDRAW_URL
+from tests.conftest import CONFIG_URL, CONSENT_URL, GRANT_ALL, HISTORY_URL, WITHDRAW_URL
 
 pytestmark = pytest.mark.django_db
 
-GRANT_ALL = {"analytics": True, "session_replay": True}
 DECISION = {"purposes": GRANT_ALL, "policy_version": "1"}
 
 

@@ -11,12 +11,11 @@ from tests.api.contract import (
     component_properties,
     openapi_document,
 )
-from tests.conftest import CONFIG_URL, CONSENT_URL, HISTORY_URL, WITHDRAW_URL, Visitor
+from tests.conftest import CONFIG_URL, CONSENT_URL, GRANT_ALL, HISTORY_URL, WITHDRAW_URL, Visitor
 
 pytestmark = pytest.mark.django_db
 
 SCHEMA_URL = "/api/v1/schema/"
-GRANT_ALL = {"analytics": True, "session_replay": True}
 
 
 def served_schema(visitor: Visitor, **params: str) -> Any:

@@ -6,11 +6,9 @@ from django.utils.cache import has_vary_header
 
 from consent_service.ledger.models import ConsentRecord
 from tests.api.contract import assert_matches_schema
-from tests.conftest import CONFIG_URL
+from tests.conftest import CONFIG_URL, GRANT_ALL
 
 pytestmark = pytest.mark.django_db
-
-GRANT_ALL = {"analytics": True, "session_replay": True}
 
 
 def test_config_has_the_documented_shape(visitor):

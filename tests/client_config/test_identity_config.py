@@ -10,23 +10,14 @@ from django.contrib.auth.models import User
 from django.test import override_settings
 
 from tests.api.contract import assert_matches_schema
-from tests.conftest import Visitor, anonymous_id, identified_id_of
+from tests.conftest import GRANT_ALL, REFUSE_ALL, Visitor, anonymous_id, identified_id_of, logged_in
 
 pytestmark = pytest.mark.django_db
-
-GRANT_ALL = {"analytics": True, "session_replay": True}
-REFUSE_ALL = {"analytics": False, "session_replay": False}
 
 
 @pytest.fixture
 def ada() -> User:
     return User.objects.create_user("ada", password="irrelevant-password-42")
-
-
-def logged_in(user: User) -> Visitor:
-    browser = Visitor()
-    browser.client.force_login(user)
-    return browser
 
 
 def identity(body: dict[str, Any]) -> tuple[Any, Any]:

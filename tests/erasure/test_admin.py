@@ -14,14 +14,13 @@ from consent_service.erasure.models import ErasureRequest
 from consent_service.erasure.outbox import erasure_request_create
 from consent_service.erasure.services import erasure_claim, erasure_process
 from consent_service.ledger.models import ConsentRecord, Subject, SubjectIdentifier
-from tests.conftest import Visitor, anonymous_id
+from tests.conftest import GRANT_ALL, Visitor, anonymous_id
 
 pytestmark = pytest.mark.django_db
 
 SUBJECTS_URL = "/admin/ledger/subject/"
 USERS_URL = "/admin/auth/user/"
 REQUESTS_URL = "/admin/erasure/erasurerequest/"
-GRANT_ALL = {"analytics": True, "session_replay": True}
 ADA = anonymous_id("ada")
 BOB = anonymous_id("bob")
 CONFIRM_TEMPLATE = "admin/erasure/confirm_erasure.html"

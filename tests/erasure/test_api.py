@@ -10,12 +10,11 @@ from consent_service.erasure.models import ErasureRequest
 from consent_service.erasure.services import erasure_claim, erasure_process
 from consent_service.ledger.models import ConsentRecord, Subject, SubjectIdentifier
 from tests.api.contract import assert_error, assert_matches_schema
-from tests.conftest import Visitor, anonymous_id, identified_id_of
+from tests.conftest import GRANT_ALL, Visitor, anonymous_id, identified_id_of
 
 pytestmark = pytest.mark.django_db
 
 REQUESTS_URL = "/api/v1/erasure-requests/"
-GRANT_ALL = {"analytics": True, "session_replay": True}
 ADA = anonymous_id("ada")
 BOB = anonymous_id("bob")
 LAPTOP = anonymous_id("laptop")

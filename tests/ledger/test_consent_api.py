@@ -10,11 +10,10 @@ from django.test import override_settings
 from consent_service.core.visitor import COOKIE_MAX_AGE
 from consent_service.ledger.models import ConsentRecord, SubjectIdentifier
 from tests.api.contract import assert_error, assert_matches_schema
-from tests.conftest import CONSENT_URL, HISTORY_URL, WITHDRAW_URL, anonymous_id
+from tests.conftest import CONSENT_URL, GRANT_ALL, HISTORY_URL, WITHDRAW_URL, anonymous_id
 
 pytestmark = pytest.mark.django_db
 
-GRANT_ALL = {"analytics": True, "session_replay": True}
 DEVICE = anonymous_id("device")  # what posthog-js makes up: a UUIDv7
 
 

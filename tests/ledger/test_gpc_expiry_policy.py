@@ -9,12 +9,11 @@ from django.test import override_settings
 from consent_service.ledger.models import ConsentRecord, PolicyVersion, Purpose
 from consent_service.ledger.policies import policy_cache_clear, policy_version_publish
 from tests.api.contract import assert_error, assert_matches_schema
-from tests.conftest import Visitor
+from tests.conftest import GRANT_ALL, Visitor
 
 pytestmark = pytest.mark.django_db
 
 GPC = {"Sec-GPC": "1"}
-GRANT_ALL = {"analytics": True, "session_replay": True}
 MAX_AGE = timedelta(days=395)
 START = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 

@@ -19,23 +19,14 @@ from consent_service.ledger.identified_ids import (
     identified_id_current,
 )
 from consent_service.ledger.models import Subject, SubjectIdentifier
-from tests.conftest import Visitor, anonymous_id, identified_id_of
+from tests.conftest import GRANT_ALL, REFUSE_ALL, Visitor, anonymous_id, identified_id_of, logged_in
 
 pytestmark = pytest.mark.django_db
-
-GRANT_ALL = {"analytics": True, "session_replay": True}
-REFUSE_ALL = {"analytics": False, "session_replay": False}
 
 
 @pytest.fixture
 def ada() -> User:
     return User.objects.create_user("ada", email="ada@example.com")
-
-
-def logged_in(user: User) -> Visitor:
-    browser = Visitor()
-    browser.client.force_login(user)
-    return browser
 
 
 def minted_ids(user: User) -> dict[str, bool]:

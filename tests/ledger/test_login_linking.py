@@ -7,12 +7,10 @@ import pytest
 from django.contrib.auth.models import User
 
 from consent_service.ledger.models import ConsentRecord, Subject, SubjectIdentifier
-from tests.conftest import Visitor, anonymous_id
+from tests.conftest import GRANT_ALL, REFUSE_ALL, Visitor, anonymous_id
 
 pytestmark = pytest.mark.django_db
 
-GRANT_ALL = {"analytics": True, "session_replay": True}
-REFUSE_ALL = {"analytics": False, "session_replay": False}
 START = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 DEVICE = anonymous_id("device-123")
 
