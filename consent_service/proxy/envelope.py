@@ -71,10 +71,18 @@ def event_problem(event: Any, token: str) -> str | None:
     return None
 
 
-def rebuilt_event(event: Mapping[str, Any], distinct_id: str) -> dict[str, Any]:
-    """Only what we checked, with the distinct_id we judged in both places PostHog reads."""
+def rebuilt_event(
+    event: Mapping[str, Any], distinct_id: str, *, erasable: bool = True
+) -> dict[str, Any]:
+    """Only what we checked, with the distinct_id we judged in both places PostHog reads.
+
+    `erasable`: PostHog keeps no person for an event sent with person processing off
+    (posthog-js does so for anonymous visitors under `identified_only`), and deleting
+    persons then leaves the event behind; so every forwarded event processes its person."""
     properties = event.get("properties") or {}  # ours: parsed for this request
     properties["distinct_id"] = distinct_id
+    if erasable:
+        properties["$process_person_profile"] = True
     fresh: dict[str, Any] = {
         "event": event["event"],
         "distinct_id": distinct_id,

@@ -159,7 +159,10 @@ def _gate_for_caller(
 
 def _send_events(request: HttpRequest, route: Route, kept: list[Kept], sent_at: Any) -> None:
     settings = conf()
-    events = [rebuilt_event(entry.event, entry.distinct_id) for entry in kept]
+    events = [
+        rebuilt_event(entry.event, entry.distinct_id, erasable=not route.recordings)
+        for entry in kept
+    ]
     token = settings.posthog_api_key
     document: Any = (
         recording_document(events, token=token)

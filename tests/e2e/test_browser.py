@@ -115,10 +115,6 @@ def test_a_gpc_browser_sends_nothing_and_needs_no_banner(site, sandbox, chromium
     assert events(sandbox) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 (J15): personless events of anonymous visitors survive person deletion",
-)
 def test_withdrawing_stops_events_clears_storage_and_erases(site, sandbox, browser_page):
     open_demo(browser_page, site)
     browser_page.get_by_role("button", name="Accept all").click()

@@ -41,10 +41,6 @@ def withdrawn(sandbox, make_visitor):
     return visitor
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 (J15): personless events of anonymous visitors survive person deletion",
-)
 def test_a_withdrawal_deletes_the_person_in_posthog(sandbox, withdrawn):
     assert run_worker() == ["succeeded"]
 

@@ -35,9 +35,12 @@ def as_forwarded(event: dict[str, Any]) -> dict[str, Any]:
     it judged both at the root and in properties (recordings: their token at the root)."""
     distinct_id = event["properties"]["distinct_id"]
     fresh = {key: event[key] for key in FRESH_FIELDS if key in event}
+    properties = dict(event["properties"])
     if event["event"] == "$snapshot":
-        fresh["token"] = event["properties"]["token"]
-    return {**fresh, "distinct_id": distinct_id, "properties": event["properties"]}
+        fresh["token"] = properties["token"]
+    else:
+        properties["$process_person_profile"] = True  # erasable: PostHog keeps a person
+    return {**fresh, "distinct_id": distinct_id, "properties": properties}
 
 
 def posthog_js_ids(capture: Capture) -> set[str]:

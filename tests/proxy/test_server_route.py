@@ -74,7 +74,8 @@ def test_an_alias_to_another_persons_id_loses_the_alias(sandbox, client):
     )
 
     assert response.status_code == 200
-    assert sandbox.store.events[0].event["properties"] == {"distinct_id": CONSENTED}
+    properties = sandbox.store.events[0].event["properties"]
+    assert properties == {"distinct_id": CONSENTED, "$process_person_profile": True}
 
 
 @pytest.mark.django_db
