@@ -108,10 +108,15 @@ def distinct_ids_forget(*, distinct_ids: Iterable[str]) -> None:
 
 
 def _refresh(subject_id: int) -> None:
-    fresh = {
+    """After commit, every key of the subject (visitor and distinct ids) gets the new state:
+    set, not added, so an entry a slow reader loaded before the commit cannot stay."""
+    fresh: dict[str, Any] = {
         _visitor_key(visitor): asdict(found)
         for visitor, found in _visitors(_VISITORS_BY_SUBJECT, subject_id).items()
     }
+    ids = [value for value, _ in _fetch(_IDS_OF_SUBJECT, [DISTINCT_ID, subject_id])]
+    for value, owner in (_owners(ids) if ids else {}).items():
+        fresh[_id_key(value)] = asdict(owner) if owner else _NONE
     cache.set_many(fresh, conf().consent_cache_seconds)
 
 

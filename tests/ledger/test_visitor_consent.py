@@ -5,12 +5,16 @@ from django.core.cache import cache, caches
 from django.db import transaction
 from django.test import override_settings
 
+from consent_service.ledger import visitor_consent as visitor_consent_module
 from consent_service.ledger.models import Subject
+from consent_service.ledger.selectors import purposes_granted
 from consent_service.ledger.visitor_consent import (
     VisitorConsent,
+    distinct_id_owners,
     visitor_consent,
     visitor_consent_refresh,
 )
+from tests.conftest import anonymous_id
 
 pytestmark = pytest.mark.django_db
 
@@ -103,3 +107,33 @@ def test_a_change_made_by_one_process_is_seen_by_another(visitor):
 
     cached = other_worker.get(f"consent:visitor:{visitor_id}")
     assert cached is None or cached["purposes"]["analytics"]["granted"] is False
+
+
+def test_a_slow_reader_cannot_leave_a_stale_grant_on_a_distinct_id_after_a_withdrawal(
+    visitor, monkeypatch, django_capture_on_commit_callbacks
+):
+    """C17: the proxy reads ids' owners; a reader that loaded the grant before the
+    withdrawal committed and caches it right after the write's delete must not win."""
+    own_id = anonymous_id("slow-reader")
+    visitor.decide({"analytics": True}, distinct_id=own_id)
+    [stale] = distinct_id_owners(distinct_ids=[own_id]).values()  # loads the grant
+    assert stale is not None and not stale.refused
+    key = next(iter(_id_keys([own_id])))
+    real_delete = cache.delete_many
+
+    def delete_then_slow_reader(keys, *args, **kwargs):
+        real_delete(keys, *args, **kwargs)
+        cache.add(key, vars(stale), 300)  # lands between the delete and the commit
+
+    monkeypatch.setattr(cache, "delete_many", delete_then_slow_reader)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert visitor.withdraw().status_code == 201
+    monkeypatch.undo()
+
+    [owner] = distinct_id_owners(distinct_ids=[own_id]).values()
+    assert owner is not None and owner.refused
+    assert not purposes_granted(owner.purposes)
+
+
+def _id_keys(values):
+    return {visitor_consent_module._id_key(value) for value in values}
