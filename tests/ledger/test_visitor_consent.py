@@ -135,5 +135,5 @@ def test_a_slow_reader_cannot_leave_a_stale_grant_on_a_distinct_id_after_a_withd
     assert not purposes_granted(owner.purposes)
 
 
-def _id_keys(values):
+def _id_keys(values: list[str]) -> set[str]:
     return {visitor_consent_module._id_key(value) for value in values}
