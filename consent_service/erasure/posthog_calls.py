@@ -56,7 +56,7 @@ def _per_person(distinct_ids: list[str]) -> list[ApiCall]:
     for distinct_id in distinct_ids:
         found, uuids = persons_find(distinct_id=distinct_id)
         calls.append(found)
-        if found.verdict in (Verdict.RETRY, Verdict.FATAL):
+        if found.verdict in (Verdict.RETRY, Verdict.MISCONFIGURED, Verdict.FATAL):
             break  # the round is decided; the next one starts over
         for uuid in uuids:
             if uuid not in deleted:

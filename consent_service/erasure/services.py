@@ -7,6 +7,7 @@ to another once the lease expires.
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,6 +31,8 @@ from consent_service.posthog.client import ApiCall, Verdict
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
+logger = logging.getLogger("consent_service.erasure")
+MISCONFIGURED = "configuration failure"
 STAFF_EVIDENCE = Evidence(ip_truncated="", user_agent="", request_id="", gpc=False)
 
 
@@ -174,6 +177,8 @@ def _apply(request: ErasureRequest, calls: list[ApiCall]) -> None:
     verdicts = {call.verdict for call in calls}
     if Verdict.FATAL in verdicts:
         _fail(request, _describe(next(c for c in calls if c.verdict is Verdict.FATAL)))
+    elif Verdict.MISCONFIGURED in verdicts:
+        _misconfigured(request, next(c for c in calls if c.verdict is Verdict.MISCONFIGURED))
     elif Verdict.RETRY in verdicts:
         retry = [c for c in calls if c.verdict is Verdict.RETRY]
         if request.attempts >= conf().erasure_max_attempts:
@@ -197,6 +202,14 @@ def _succeed(request: ErasureRequest, calls: list[ApiCall]) -> None:
         request.outcome = ErasureRequest.Outcome.DELETED
     if request.subject_id is not None:
         subject_pseudonymise(subject_id=request.subject_id)
+
+
+def _misconfigured(request: ErasureRequest, call: ApiCall) -> None:
+    """Not done, and not the request's fault: it waits (backing off) for a fixed setting."""
+    error = f"{MISCONFIGURED} (check POSTHOG_PROJECT_ID and hosts): {_describe(call)}"
+    if not request.last_error.startswith(MISCONFIGURED):  # once, not every round
+        logger.error("erasure request %s: %s", request.pk, error)
+    _reschedule(request, backoff_seconds(request.attempts), error)
 
 
 def _reschedule(request: ErasureRequest, seconds: float, error: str) -> None:

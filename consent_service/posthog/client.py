@@ -28,7 +28,10 @@ class Verdict(StrEnum):
     OK = "ok"  # done
     GONE = "gone"  # nothing to delete: already gone, counts as done
     RETRY = "retry"  # throttled, server error or network: try again later
-    FATAL = "fatal"  # configuration error (400/401/403): retrying cannot help
+    # 404 where only a missing route or project can answer it (a wrong project id or
+    # host): not "already gone". Keep trying, loudly, until the configuration is fixed.
+    MISCONFIGURED = "misconfigured"
+    FATAL = "fatal"  # refused (400/401/403): retrying cannot help
 
 
 @dataclass(frozen=True)
@@ -84,9 +87,13 @@ def persons_find(*, distinct_id: str) -> tuple[ApiCall, list[str]]:
 
 
 def person_delete(*, person_uuid: str) -> ApiCall:
+    """After a find that proved the project exists, a 404 is the person already gone."""
     # PostHog checks these flags by presence: "=true" is for the reader, not the server.
     params = {"delete_events": "true", "delete_recordings": "true"}
-    return _call("DELETE", _persons_path(f"{person_uuid}/"), params=params)
+    call = _call("DELETE", _persons_path(f"{person_uuid}/"), params=params)
+    if call.verdict is Verdict.MISCONFIGURED:
+        return _with_verdict(call, Verdict.GONE)
+    return call
 
 
 def _persons_path(suffix: str) -> str:
@@ -128,8 +135,8 @@ def _call(method: str, path: str, **kwargs: Any) -> ApiCall:
 def _verdict(status: int) -> Verdict:
     if 200 <= status < 300:
         return Verdict.OK
-    if status == 404:
-        return Verdict.GONE
+    if status == 404:  # an empty search is a 200: "nobody has that id" never looks like this
+        return Verdict.MISCONFIGURED
     if status == 429 or status >= 500 or status == 408:
         return Verdict.RETRY
     return Verdict.FATAL

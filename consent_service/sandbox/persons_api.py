@@ -36,9 +36,7 @@ def persons_view(
         body = _json_body(request)
         _authenticate(request, body, personal_api_key)
         if match["project"] not in (project_id, "@current"):
-            raise ApiError(
-                403, "authentication_error", "permission_denied", "You don't have access."
-            )
+            raise not_found("Project not found.")  # PostHog hides projects you cannot see
         parts = [part for part in (match["rest"] or "").split("/") if part]
         return _route(request, body, parts, persons)
     except ApiError as exc:

@@ -215,8 +215,11 @@ def test_key_in_query_or_body_is_accepted(client):
     assert client.post(f"{PERSONS}bulk_delete/", json=body).status_code == 202
 
 
-def test_other_project_is_403(api):
-    assert api.get("/api/projects/2/persons/").status_code == 403
+def test_another_project_is_404_as_posthog_hides_projects_you_cannot_see(api):
+    response = api.get("/api/projects/2/persons/")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
 
 
 @pytest.mark.parametrize(
