@@ -55,6 +55,9 @@ def consent_view(
     snapshot = policy_snapshot()
     entries: Mapping[str, dict[str, Any]] = purposes or {}
     purposes = {key: _purpose_view(entries.get(key), snapshot, now) for key in snapshot.purposes}
+    if gpc:  # Global Privacy Control refuses what has no current decision: derived, not stored
+        refused = PurposeView(False, False, None, snapshot.current_version, current=True)
+        purposes = {key: view if view.current else refused for key, view in purposes.items()}
     latest = max(entries.values(), key=lambda entry: entry["seq"], default=None)
     expiries = [
         view.decided_at + conf().max_age

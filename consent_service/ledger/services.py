@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -54,11 +55,9 @@ def subject_current(*, caller: Caller) -> Subject | None:
 
 
 def consent_current(*, caller: Caller) -> ConsentView:
-    """The caller's effective consent; records a GPC refusal when nothing is decided."""
-    view = consent_view(purposes=_stored_purposes(caller), gpc=caller.evidence.gpc)
-    if caller.evidence.gpc and undecided_purposes(view):
-        view = consent_view(purposes=_record_gpc_refusal(caller).purposes, gpc=True)
-    return view
+    """The caller's effective consent. Sec-GPC: 1 reads as a refusal of what is undecided;
+    nothing is written (a GET never writes): the refusal is recorded with the next write."""
+    return consent_view(purposes=_stored_purposes(caller), gpc=caller.evidence.gpc)
 
 
 def _stored_purposes(caller: Caller) -> dict[str, Any] | None:
@@ -94,6 +93,7 @@ def consent_decide(
         )
         if distinct_id:
             distinct_id_claim(subject_id=subject.pk, distinct_id=distinct_id)
+        _record_gpc_refusal(head=head, subject=subject, caller=caller, deciding=choices)
         appended = consent_record_append(
             head=head,
             subject=subject,
@@ -159,26 +159,23 @@ def _payload(
     return body
 
 
-def _record_gpc_refusal(caller: Caller) -> ConsentState:
-    """Sec-GPC: 1 with no current decision counts as refusing the undecided purposes."""
-    snapshot = policy_snapshot()
-    with ledger_write() as head:
-        subject = subject_for_write(
-            head=head, visitor_id=caller.visitor_id, user=caller.user, evidence=caller.evidence
-        )
-        state = ConsentState.objects.filter(subject=subject).first()
-        stored = state.purposes if state else None
-        undecided = undecided_purposes(consent_view(purposes=stored, gpc=True))
-        if state is not None and not undecided:
-            return state  # a concurrent request recorded it first
-        appended = consent_record_append(
+def _record_gpc_refusal(
+    *, head: LedgerHead, subject: Subject, caller: Caller, deciding: Iterable[str]
+) -> None:
+    """Sec-GPC: 1 refuses the purposes with no current decision that this write leaves out.
+    Recorded with the visitor's write, never by a read. Call inside ledger_write()."""
+    if not caller.evidence.gpc:
+        return
+    state = ConsentState.objects.filter(subject=subject).first()
+    view = consent_view(purposes=state.purposes if state else None, gpc=False)
+    undecided = [key for key in undecided_purposes(view) if key not in set(deciding)]
+    if undecided:
+        consent_record_append(
             head=head,
             subject=subject,
             choices=dict.fromkeys(undecided, False),
             action=ConsentRecord.Action.DECIDE,
             source=ConsentRecord.Source.GPC,
-            policy_version=snapshot.current_version,
+            policy_version=policy_snapshot().current_version,
             evidence=caller.evidence,
         )
-        _erase_if_revoked(appended, subject, ErasureRequest.Reason.REFUSAL, caller)
-        return appended.state

@@ -4,12 +4,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.test import override_settings
+from django.test import Client, override_settings
 
-from consent_service.ledger.models import ConsentRecord, PolicyVersion, Purpose
+from consent_service.ledger.models import (
+    ConsentRecord,
+    PolicyVersion,
+    Purpose,
+    Subject,
+    SubjectIdentifier,
+)
 from consent_service.ledger.policies import policy_cache_clear, policy_version_publish
 from tests.api.contract import assert_error, assert_matches_schema
-from tests.conftest import GRANT_ALL, Visitor
+from tests.conftest import CONFIG_URL, CONSENT_URL, GRANT_ALL, HISTORY_URL, Visitor
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +35,7 @@ def granted(body: dict[str, Any]) -> dict[str, bool]:
 # --- Global Privacy Control -----------------------------------------------------------
 
 
-def test_gpc_without_a_decision_records_a_refusal_of_analytics_and_replay():
+def test_gpc_without_a_decision_reads_as_a_refusal_and_writes_nothing():
     visitor = Visitor(**GPC)
 
     body = visitor.consent().json()
@@ -38,21 +44,20 @@ def test_gpc_without_a_decision_records_a_refusal_of_analytics_and_replay():
     assert body["needs_prompt"] is False
     assert granted(body) == {"analytics": False, "session_replay": False}
     assert all(purpose["current"] for purpose in body["purposes"].values())
-    record = ConsentRecord.objects.get()
-    assert record.source == ConsentRecord.Source.GPC
-    assert record.choices == {"analytics": False, "session_replay": False}
-    assert record.gpc is True
+    assert all(purpose["choice"] is False for purpose in body["purposes"].values())
+    assert ConsentRecord.objects.count() == 0
 
 
-def test_gpc_refusal_is_recorded_once_not_per_request():
-    visitor = Visitor(**GPC)
+def test_thirty_gpc_gets_without_a_cookie_write_nothing():
+    """C15: reads never write, whatever headers they carry."""
+    for _ in range(30):
+        browser = Client(headers=GPC)
+        for url in (CONFIG_URL, CONSENT_URL, HISTORY_URL):
+            assert browser.get(url).status_code == 200
 
-    visitor.consent()
-    visitor.consent()
-    visitor.config()
-    visitor.history()
-
-    assert ConsentRecord.objects.count() == 1
+    assert ConsentRecord.objects.count() == 0
+    assert Subject.objects.count() == 0
+    assert SubjectIdentifier.objects.count() == 0
 
 
 def test_gpc_on_the_config_call_turns_analytics_off():
@@ -64,7 +69,17 @@ def test_gpc_on_the_config_call_turns_analytics_off():
     assert body["consent"]["needs_prompt"] is False
     assert body["options"]["opt_out_capturing_by_default"] is True
     assert body["options"]["disable_session_recording"] is True
-    assert ConsentRecord.objects.get().source == "gpc"
+    assert ConsentRecord.objects.count() == 0
+
+
+def test_the_gpc_refusal_is_recorded_with_the_next_write():
+    visitor = Visitor(**GPC)
+    visitor.consent()
+
+    visitor.decide({"analytics": True}, source="banner")
+
+    records = list(ConsentRecord.objects.order_by("seq").values_list("source", "choices"))
+    assert records == [("gpc", {"session_replay": False}), ("banner", {"analytics": True})]
 
 
 def test_explicit_grant_after_gpc_is_honoured_and_marked_gpc():
@@ -93,7 +108,7 @@ def test_a_later_gpc_request_does_not_override_an_explicit_grant():
 
     assert granted(body) == {"analytics": True, "session_replay": True}
     assert config["options"]["opt_out_capturing_by_default"] is False
-    assert ConsentRecord.objects.count() == 2
+    assert ConsentRecord.objects.count() == 1  # the grant covered everything GPC would
 
 
 def test_gpc_refuses_only_purposes_without_a_decision(visitor):
@@ -103,8 +118,7 @@ def test_gpc_refuses_only_purposes_without_a_decision(visitor):
 
     assert granted(body) == {"analytics": True, "session_replay": False}
     assert body["needs_prompt"] is False
-    gpc_record = ConsentRecord.objects.get(source="gpc")
-    assert gpc_record.choices == {"session_replay": False}
+    assert not ConsentRecord.objects.filter(source="gpc").exists()
 
 
 @pytest.mark.parametrize("value", ["0", "", "yes", "1, 1"])
@@ -123,7 +137,7 @@ def test_a_gpc_refusal_is_a_decision_that_withdraw_can_follow():
     response = visitor.withdraw()
 
     assert response.status_code == 201
-    assert [r["source"] for r in visitor.history().json()["results"]] == ["api", "gpc"]
+    assert [r["source"] for r in visitor.history().json()["results"]] == ["api"]
 
 
 # --- Expiry ---------------------------------------------------------------------------
@@ -209,16 +223,17 @@ def test_the_maximum_age_follows_the_setting(visitor, time_machine):
     assert visitor.consent().json()["needs_prompt"] is True
 
 
-def test_an_expired_gpc_refusal_is_recorded_again(time_machine):
+def test_an_expired_decision_reads_as_refused_again_under_gpc(time_machine):
     visitor = Visitor(**GPC)
     time_machine.move_to(START)
-    visitor.consent()
+    visitor.decide({"analytics": True, "session_replay": False})
     time_machine.move_to(START + MAX_AGE + timedelta(days=1))
 
     body = visitor.consent().json()
 
     assert body["needs_prompt"] is False
-    assert ConsentRecord.objects.filter(source="gpc").count() == 2
+    assert granted(body) == {"analytics": False, "session_replay": False}
+    assert ConsentRecord.objects.count() == 1
 
 
 # --- Policy versions ------------------------------------------------------------------
