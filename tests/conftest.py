@@ -4,14 +4,18 @@ import importlib
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from django.contrib.auth.signals import user_logged_in
 from django.core.cache import cache
 from django.db import connection
-from django.test import Client, override_settings
+from django.http import HttpResponse
+from django.test import Client, RequestFactory, override_settings
 
 from consent_service.core.conf import conf
+from consent_service.core.visitor import apply_visitor_cookie
 from consent_service.ledger.identified_ids import identified_id_of_subject
 from consent_service.ledger.models import Subject
 from consent_service.ledger.policies import policy_cache_clear, purposes_ensure_defaults
@@ -125,6 +129,21 @@ class Visitor:
     def __init__(self, **headers: str) -> None:
         self.client = Client(enforce_csrf_checks=True, headers=headers)
 
+    def log_in(self, user: Any) -> None:
+        """What a login view does for this browser: the session, then user_logged_in with
+        the browser's own cookies, so its visitor joins the user as in production.
+        (The test client's force_login sends the signal with a bare request instead.)"""
+        with _without_login_receivers():
+            self.client.force_login(user)
+        request = RequestFactory().get(
+            "/", HTTP_COOKIE=self.client.cookies.output(header="", sep=";")
+        )
+        request.user = user
+        user_logged_in.send(sender=type(user), request=request, user=user)
+        response = HttpResponse()
+        apply_visitor_cookie(request, response)
+        self.client.cookies.update(response.cookies)
+
     @property
     def csrf_token(self) -> str:
         if "csrftoken" not in self.client.cookies:
@@ -173,5 +192,17 @@ def make_visitor() -> Any:
 def logged_in(user: Any) -> Visitor:
     """A browser where `user` is logged in (no login view involved)."""
     browser = Visitor()
-    browser.client.force_login(user)
+    browser.log_in(user)
     return browser
+
+
+@contextmanager
+def _without_login_receivers() -> Iterator[None]:
+    receivers = user_logged_in.receivers
+    user_logged_in.receivers = []
+    user_logged_in.sender_receivers_cache.clear()
+    try:
+        yield
+    finally:
+        user_logged_in.receivers = receivers
+        user_logged_in.sender_receivers_cache.clear()

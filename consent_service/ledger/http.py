@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest
 
 from consent_service.core.middleware import request_id
@@ -11,8 +13,10 @@ from consent_service.ledger.records import Evidence
 from consent_service.ledger.services import Caller
 
 
-def caller_from_request(request: HttpRequest) -> Caller:
-    user = request.user if request.user.is_authenticated else None
+def caller_from_request(request: HttpRequest, user: Any = None) -> Caller:
+    """`user`: who just logged in (request.user is not set yet in user_logged_in)."""
+    if user is None:
+        user = request.user if request.user.is_authenticated else None
     evidence = Evidence(
         ip_truncated=truncate_ip(client_ip(request)),
         user_agent=request.headers.get("User-Agent", "")[:512],

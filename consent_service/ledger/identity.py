@@ -36,7 +36,7 @@ def subject_for_write(
 
 
 def subject_link_user(*, visitor_id: str, user: User, evidence: Evidence) -> Subject | None:
-    """Called on reads once a user is logged in and the visitor is not yet linked."""
+    """Called at login (the user_logged_in receiver): the visitor joins the user."""
     visitor_subject = _visitor_subject(visitor_id)
     if visitor_subject is None and not Subject.objects.filter(user=user).exists():
         return None  # nothing to link yet: no lock taken on this read

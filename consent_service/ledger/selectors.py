@@ -39,6 +39,10 @@ class ConsentView:
         return view is not None and view.granted
 
 
+def subject_by_user(*, user_id: Any) -> Subject | None:
+    return Subject.objects.select_related("state").filter(user_id=user_id).first()
+
+
 def subject_by_visitor(*, visitor_id: str) -> Subject | None:
     identifier = (
         SubjectIdentifier.objects.select_related("subject__state")

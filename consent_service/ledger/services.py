@@ -11,7 +11,7 @@ from consent_service.erasure.models import ErasureRequest
 from consent_service.erasure.outbox import erasure_request_create, subject_distinct_ids
 from consent_service.ledger.distinct_ids import distinct_id_claim
 from consent_service.ledger.idempotency import IdempotencyClaim, idempotency_complete
-from consent_service.ledger.identity import subject_for_write, subject_link_user
+from consent_service.ledger.identity import subject_for_write
 from consent_service.ledger.models import ConsentRecord, ConsentState, LedgerHead, Subject
 from consent_service.ledger.policies import policy_snapshot
 from consent_service.ledger.records import (
@@ -24,6 +24,7 @@ from consent_service.ledger.selectors import (
     ConsentView,
     consent_payload,
     consent_view,
+    subject_by_user,
     subject_by_visitor,
     undecided_purposes,
 )
@@ -45,12 +46,15 @@ class Caller:
 
 
 def subject_current(*, caller: Caller) -> Subject | None:
-    """The caller's subject, linking the visitor to the user on the first call after login."""
+    """The caller's subject: the user's once logged in (the browser's anonymous history
+    joined it at login), else the visitor's. A read: nothing is linked here."""
+    if caller.user is not None:
+        subject = subject_by_user(user_id=caller.user.pk)
+        if subject is not None:
+            return subject
     subject = subject_by_visitor(visitor_id=caller.visitor_id)
-    if caller.user is not None and (subject is None or subject.user_id != caller.user.pk):
-        subject = subject_link_user(
-            visitor_id=caller.visitor_id, user=caller.user, evidence=caller.evidence
-        )
+    if subject is not None and subject.user_id not in (None, getattr(caller.user, "pk", None)):
+        return None  # another user's browser history: not this caller's
     return subject
 
 
@@ -61,14 +65,13 @@ def consent_current(*, caller: Caller) -> ConsentView:
 
 
 def _stored_purposes(caller: Caller) -> dict[str, Any] | None:
+    """From the cache when the visitor is the caller's (the usual case), else a read."""
     found = visitor_consent(visitor_id=caller.visitor_id)
     if caller.user is None or (found is not None and found.user_id == caller.user.pk):
         return found.purposes if found else None
-    subject = subject_link_user(
-        visitor_id=caller.visitor_id, user=caller.user, evidence=caller.evidence
-    )
-    state = ConsentState.objects.filter(subject=subject).first() if subject else None
-    return state.purposes if state else None
+    subject = subject_current(caller=caller)
+    state = getattr(subject, "state", None) if subject is not None else None
+    return state.purposes if state is not None else None
 
 
 def consent_decide(

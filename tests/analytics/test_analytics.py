@@ -45,7 +45,7 @@ def ada(django_user_model: Any) -> User:
 
 def logged_in(make_visitor: Any, user: User) -> Visitor:
     visitor: Visitor = make_visitor()
-    visitor.client.force_login(user)
+    visitor.log_in(user)
     return visitor
 
 

@@ -185,7 +185,7 @@ def test_same_origin_https_post_is_accepted(visitor):
 
 def test_a_logged_in_users_post_needs_csrf_too(visitor, django_user_model):
     user = django_user_model.objects.create_user("ada", password="irrelevant-password-42")
-    visitor.client.force_login(user)
+    visitor.log_in(user)
     visitor.config()
 
     response = visitor.client.post(CONSENT_URL, DECISION, content_type="application/json")
@@ -197,7 +197,7 @@ def test_a_logged_in_users_post_needs_csrf_too(visitor, django_user_model):
 
 def test_a_logged_in_users_cross_site_post_gets_403(visitor, django_user_model):
     user = django_user_model.objects.create_user("ada", password="irrelevant-password-42")
-    visitor.client.force_login(user)
+    visitor.log_in(user)
     headers = {"Origin": "https://evil.example"}
 
     response = visitor.post(CONSENT_URL, DECISION, headers=headers, secure=True)
@@ -208,7 +208,7 @@ def test_a_logged_in_users_cross_site_post_gets_403(visitor, django_user_model):
 
 def test_a_logged_in_users_same_origin_post_is_accepted(visitor, django_user_model):
     user = django_user_model.objects.create_user("ada", password="irrelevant-password-42")
-    visitor.client.force_login(user)
+    visitor.log_in(user)
 
     response = visitor.decide(GRANT_ALL)
 

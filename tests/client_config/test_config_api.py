@@ -200,7 +200,7 @@ def test_the_config_call_links_a_logged_in_visitor(visitor, django_user_model):
 
     visitor.decide({"analytics": True, "session_replay": False})
     user = django_user_model.objects.create_user("config-login", password="pw")
-    visitor.client.force_login(user)
+    visitor.log_in(user)
 
     visitor.config()
 

@@ -52,7 +52,7 @@ def test_a_user_without_an_analytics_grant_gets_none(ada):
 def test_a_login_after_granting_hands_out_the_id_on_the_next_config(ada):
     browser = Visitor()
     browser.decide(GRANT_ALL, distinct_id=anonymous_id("laptop"))
-    browser.client.force_login(ada)
+    browser.log_in(ada)
 
     body = browser.config().json()
 
@@ -63,7 +63,7 @@ def test_the_next_user_of_a_shared_browser_never_gets_the_first_ones_id(ada):
     grace = User.objects.create_user("grace")
     browser = logged_in(ada)
     browser.decide(GRANT_ALL)
-    browser.client.force_login(grace)
+    browser.log_in(grace)
 
     before = browser.config().json()
     browser.decide(GRANT_ALL)

@@ -29,7 +29,7 @@ CONFIRM_TEMPLATE = "admin/erasure/confirm_erasure.html"
 def tracked_subject(make_visitor: Any, distinct_id: str, user: User | None = None) -> Subject:
     visitor: Visitor = make_visitor()
     if user is not None:
-        visitor.client.force_login(user)
+        visitor.log_in(user)
     assert visitor.decide(GRANT_ALL, distinct_id=distinct_id).status_code == 201
     return SubjectIdentifier.objects.get(value=distinct_id).subject
 

@@ -35,7 +35,7 @@ def staff_user() -> User:
 def staff(staff_user: User) -> Visitor:
     """A staff member's browser: session login, CSRF enforced."""
     browser = Visitor()
-    browser.client.force_login(staff_user)
+    browser.log_in(staff_user)
     return browser
 
 
@@ -43,7 +43,7 @@ def tracked_subject(make_visitor: Any, distinct_id: str, user: User | None = Non
     """A subject that granted analytics under this PostHog distinct_id."""
     visitor: Visitor = make_visitor()
     if user is not None:
-        visitor.client.force_login(user)
+        visitor.log_in(user)
     assert visitor.decide(GRANT_ALL, distinct_id=distinct_id).status_code == 201
     return SubjectIdentifier.objects.get(value=distinct_id).subject
 
@@ -93,7 +93,7 @@ def test_a_merged_subject_is_erased_through_the_subject_it_joined(staff, make_vi
     phone: Visitor = make_visitor()
     phone.decide(GRANT_ALL, distinct_id=PHONE)
     anonymous = SubjectIdentifier.objects.get(value=PHONE).subject
-    phone.client.force_login(customer)
+    phone.log_in(customer)
     phone.consent()  # logging in links the anonymous subject into the user's
     anonymous.refresh_from_db()
     assert anonymous.merged_into == Subject.objects.get(user=customer)
@@ -173,7 +173,7 @@ def test_only_staff_may_use_the_api(make_visitor, one_request, who):
     if who == "visitor":
         browser.decide(GRANT_ALL, distinct_id=BOB)
     if who == "non_staff":
-        browser.client.force_login(User.objects.create_user("bob"))
+        browser.log_in(User.objects.create_user("bob"))
     expected = "not_authenticated" if who != "non_staff" else "permission_denied"
 
     responses = [

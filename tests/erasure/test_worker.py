@@ -202,7 +202,7 @@ def test_deleting_a_user_requests_their_erasure(sandbox, make_visitor, django_us
     user = django_user_model.objects.create_user("leaving", password="pw")
     user_id = user.pk
     visitor = make_visitor()
-    visitor.client.force_login(user)
+    visitor.log_in(user)
     tracked = tracked_visitor(lambda: visitor)
     assert tracked is visitor
 

@@ -242,10 +242,10 @@ def test_proof_includes_the_records_of_a_merged_visitor(
 ):
     user = django_user_model.objects.create_user("ada", password="pw")
     on_laptop, on_phone = make_visitor(), make_visitor()
-    on_laptop.client.force_login(user)
+    on_laptop.log_in(user)
     on_laptop.decide({"analytics": False, "session_replay": False})
     on_phone.decide({"analytics": True, "session_replay": False})
-    on_phone.client.force_login(user)
+    on_phone.log_in(user)
     on_phone.consent()  # the first read after login merges the phone's visitor subject
     subject = Subject.objects.get(user=user)
 

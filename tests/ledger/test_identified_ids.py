@@ -75,7 +75,7 @@ def test_logging_in_after_an_anonymous_decision_mints_it_at_the_link(ada):
     browser = Visitor()
     browser.decide(GRANT_ALL, distinct_id=anonymous_id("phone"))
     assert minted_ids(ada) == {}
-    browser.client.force_login(ada)
+    browser.log_in(ada)
 
     browser.config()  # the first call after login links the visitor to the user
 

@@ -6,8 +6,9 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
+from consent_service.erasure.models import ErasureRequest
 from consent_service.ledger.models import ConsentRecord, Subject, SubjectIdentifier
-from tests.conftest import GRANT_ALL, REFUSE_ALL, Visitor, anonymous_id
+from tests.conftest import GRANT_ALL, REFUSE_ALL, Visitor, _without_login_receivers, anonymous_id
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +25,11 @@ def granted(body: dict[str, Any]) -> dict[str, bool]:
     return {key: purpose["granted"] for key, purpose in body["purposes"].items()}
 
 
+def row_counts() -> tuple[int, int, int]:
+    models = (Subject, SubjectIdentifier, ConsentRecord)
+    return tuple(model.objects.count() for model in models)  # type: ignore[return-value]
+
+
 def user_subject(user: User) -> Subject:
     return Subject.objects.get(user=user)
 
@@ -32,7 +38,7 @@ def test_login_links_the_visitors_subject_to_the_user(visitor, user):
     visitor.decide(GRANT_ALL)
     anonymous = Subject.objects.get()
     assert anonymous.user is None
-    visitor.client.force_login(user)
+    visitor.log_in(user)
 
     body = visitor.consent().json()
 
@@ -44,7 +50,7 @@ def test_login_links_the_visitors_subject_to_the_user(visitor, user):
 
 
 def test_a_logged_in_users_decision_is_stored_on_their_subject(visitor, user):
-    visitor.client.force_login(user)
+    visitor.log_in(user)
 
     response = visitor.decide(GRANT_ALL)
 
@@ -54,9 +60,9 @@ def test_a_logged_in_users_decision_is_stored_on_their_subject(visitor, user):
 
 def test_the_users_consent_follows_them_to_another_browser(make_visitor, user):
     laptop, phone = make_visitor(), make_visitor()
-    laptop.client.force_login(user)
+    laptop.log_in(user)
     laptop.decide(GRANT_ALL)
-    phone.client.force_login(user)
+    phone.log_in(user)
 
     body = phone.consent().json()
 
@@ -67,13 +73,13 @@ def test_the_users_consent_follows_them_to_another_browser(make_visitor, user):
 def test_a_newer_anonymous_decision_wins_over_the_users_older_one(make_visitor, user, time_machine):
     time_machine.move_to(START)
     laptop = make_visitor()
-    laptop.client.force_login(user)
+    laptop.log_in(user)
     laptop.decide(REFUSE_ALL)
     time_machine.move_to(START + timedelta(days=3))
     phone = make_visitor()
     phone.decide(GRANT_ALL)
     time_machine.move_to(START + timedelta(days=4))
-    phone.client.force_login(user)
+    phone.log_in(user)
 
     body = phone.consent().json()
 
@@ -89,12 +95,12 @@ def test_a_newer_anonymous_decision_wins_over_the_users_older_one(make_visitor, 
 def test_both_histories_are_kept_after_linking(make_visitor, user, time_machine):
     time_machine.move_to(START)
     laptop = make_visitor()
-    laptop.client.force_login(user)
+    laptop.log_in(user)
     laptop.decide(REFUSE_ALL)
     time_machine.move_to(START + timedelta(hours=1))
     phone = make_visitor()
     phone.decide(GRANT_ALL)
-    phone.client.force_login(user)
+    phone.log_in(user)
     phone.consent()
 
     history = phone.history().json()["results"]
@@ -116,10 +122,10 @@ def test_an_older_anonymous_decision_does_not_override_the_users_newer_one(
     phone.decide(GRANT_ALL)
     time_machine.move_to(START + timedelta(days=1))
     laptop = make_visitor()
-    laptop.client.force_login(user)
+    laptop.log_in(user)
     laptop.decide(REFUSE_ALL)
     time_machine.move_to(START + timedelta(days=2))
-    phone.client.force_login(user)
+    phone.log_in(user)
 
     body = phone.consent().json()
 
@@ -132,7 +138,7 @@ def test_an_older_anonymous_decision_does_not_override_the_users_newer_one(
 def test_linking_happens_once(make_visitor, user):
     phone = make_visitor()
     phone.decide(GRANT_ALL)
-    phone.client.force_login(user)
+    phone.log_in(user)
 
     phone.consent()
     phone.config()
@@ -147,12 +153,12 @@ def test_a_gpc_refusal_is_not_carried_over_a_users_explicit_decision(
 ):
     time_machine.move_to(START)
     laptop = make_visitor()
-    laptop.client.force_login(user)
+    laptop.log_in(user)
     laptop.decide(GRANT_ALL)
     time_machine.move_to(START + timedelta(days=1))
     phone = Visitor(**{"Sec-GPC": "1"})
     phone.consent()  # records a GPC refusal for the anonymous phone
-    phone.client.force_login(user)
+    phone.log_in(user)
 
     body = phone.consent().json()
 
@@ -163,10 +169,10 @@ def test_a_gpc_refusal_is_not_carried_over_a_users_explicit_decision(
 def test_a_distinct_id_bound_anonymously_moves_to_the_user_at_login(visitor, user):
     owner = User.objects.create_user("grace", password="irrelevant-password-42")
     other = Visitor()
-    other.client.force_login(owner)
+    other.log_in(owner)
     other.decide(REFUSE_ALL)
     visitor.decide(GRANT_ALL, distinct_id=DEVICE)
-    visitor.client.force_login(user)
+    visitor.log_in(user)
     visitor.consent()
 
     bound = SubjectIdentifier.objects.get(kind="distinct_id", value=DEVICE)
@@ -177,10 +183,10 @@ def test_a_distinct_id_bound_anonymously_moves_to_the_user_at_login(visitor, use
 def test_a_second_user_on_the_same_browser_does_not_inherit_the_first_users_consent(visitor, user):
     second = User.objects.create_user("grace", password="irrelevant-password-42")
     visitor.decide(GRANT_ALL)
-    visitor.client.force_login(user)
+    visitor.log_in(user)
     assert granted(visitor.consent().json()) == {"analytics": True, "session_replay": True}
     visitor.client.logout()
-    visitor.client.force_login(second)
+    visitor.log_in(second)
 
     body = visitor.consent().json()
 
@@ -193,10 +199,10 @@ def test_a_second_user_on_the_same_browser_does_not_inherit_the_first_users_cons
 
 def test_the_second_users_decision_does_not_touch_the_first_users(visitor, user):
     second = User.objects.create_user("grace", password="irrelevant-password-42")
-    visitor.client.force_login(user)
+    visitor.log_in(user)
     visitor.decide(GRANT_ALL)
     visitor.client.logout()
-    visitor.client.force_login(second)
+    visitor.log_in(second)
 
     visitor.decide(REFUSE_ALL)
 
@@ -208,13 +214,13 @@ def test_the_second_users_decision_does_not_touch_the_first_users(visitor, user)
 
 def test_the_first_user_logging_back_in_gets_their_consent_back(visitor, user):
     second = User.objects.create_user("grace", password="irrelevant-password-42")
-    visitor.client.force_login(user)
+    visitor.log_in(user)
     visitor.decide(GRANT_ALL)
     visitor.client.logout()
-    visitor.client.force_login(second)
+    visitor.log_in(second)
     visitor.consent()
     visitor.client.logout()
-    visitor.client.force_login(user)
+    visitor.log_in(user)
 
     body = visitor.consent().json()
 
@@ -224,7 +230,7 @@ def test_the_first_user_logging_back_in_gets_their_consent_back(visitor, user):
 def test_logout_starts_a_new_visitor_without_the_users_consent(make_visitor, django_user_model):
     user = django_user_model.objects.create_user("shared", password="pw", is_staff=True)
     browser = make_visitor()
-    browser.client.force_login(user)
+    browser.log_in(user)
     assert browser.decide({"analytics": True, "session_replay": True}).status_code == 201
     before = browser.visitor_id_cookie
 
@@ -236,3 +242,55 @@ def test_logout_starts_a_new_visitor_without_the_users_consent(make_visitor, dja
     assert browser.visitor_id_cookie != before
     assert after_logout["purposes"]["analytics"]["granted"] is False
     assert after_logout["needs_prompt"] is True
+
+
+def test_linking_happens_at_login_not_on_a_later_get(visitor, user):
+    visitor.decide(GRANT_ALL)
+    anonymous = Subject.objects.get()
+
+    visitor.log_in(user)
+
+    anonymous.refresh_from_db()
+    assert anonymous.user == user  # before any GET
+
+
+def test_gets_after_a_login_that_did_not_link_write_nothing(visitor, user):
+    """A session from before linking existed: the GETs read, and wait for a write."""
+    other = Visitor()
+    other.log_in(user)
+    other.decide(REFUSE_ALL)  # the user has a subject of their own
+    visitor.decide(GRANT_ALL)  # an anonymous one on this browser
+    with _without_login_receivers():
+        visitor.client.force_login(user)
+    rows = (
+        Subject.objects.count(),
+        SubjectIdentifier.objects.count(),
+        ConsentRecord.objects.count(),
+    )
+
+    body = visitor.consent().json()
+    visitor.config()
+    visitor.history()
+
+    after = (
+        Subject.objects.count(),
+        SubjectIdentifier.objects.count(),
+        ConsentRecord.objects.count(),
+    )
+    assert after == rows
+    assert ErasureRequest.objects.count() == 0
+    assert granted(body) == {"analytics": False, "session_replay": False}  # the user's own
+
+
+def test_a_browser_without_a_visitor_cookie_gets_one_at_login(user):
+    laptop = Visitor()
+    laptop.log_in(user)
+    laptop.decide(GRANT_ALL)
+    phone = Visitor()
+    assert "consent_vid" not in phone.client.cookies
+
+    phone.log_in(user)
+
+    assert phone.visitor_id_cookie is not None
+    assert SubjectIdentifier.objects.filter(kind="visitor", subject=user_subject(user)).count() == 2
+    assert granted(phone.consent().json()) == {"analytics": True, "session_replay": True}
