@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from consent_service import analytics
 from consent_service.erasure.services import erasure_claim, erasure_process
+from consent_service.ledger.distinct_ids import distinct_ids_bind
 from consent_service.ledger.identified_ids import identified_id_of_subject
 from consent_service.ledger.models import Subject, SubjectIdentifier
 from consent_service.sandbox.server import SandboxServer
@@ -245,3 +246,24 @@ def test_the_users_next_device_starts_as_the_minted_id(
 
     assert {e.distinct_id for e in events(sandbox, "demo_button")} == {identified_id}
     assert len(events(sandbox, "$identify")) == 1  # the first device's; none from the phone
+
+
+def test_an_id_already_taken_makes_consent_js_start_a_fresh_identity(site, sandbox, browser_page):
+    """The 409 distinct_id_taken is not the stale-policy 409: consent.js resets posthog-js
+    to a new anonymous id and sends the decision again, once."""
+    open_demo(browser_page, site)
+    browser_page.wait_for_function("window.posthog && posthog.get_distinct_id()")
+    taken = browser_page.evaluate("posthog.get_distinct_id()")
+    someone = Subject.objects.create()
+    distinct_ids_bind(subject_id=someone.pk, distinct_ids=[taken])
+
+    browser_page.get_by_role("button", name="Accept all").click()
+    browser_page.wait_for_function("window.posthog && posthog.has_opted_in_capturing()")
+    browser_page.click("#capture")
+
+    fresh = browser_page.evaluate("posthog.get_distinct_id()")
+    assert fresh != taken
+    assert wait_for(lambda: events(sandbox, "demo_button"))
+    assert {e.distinct_id for e in events(sandbox)} == {fresh}
+    assert SubjectIdentifier.objects.get(value=taken).subject_id == someone.pk
+    assert SubjectIdentifier.objects.get(value=fresh).subject_id != someone.pk
