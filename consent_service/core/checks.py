@@ -70,3 +70,31 @@ def check_shared_cache(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
             id="consent.W002",
         )
     ]
+
+
+@register(deploy=True)
+def check_erasure_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """The shape of what erasure needs; no network here (`manage.py posthog_check` calls)."""
+    if not settings.POSTHOG_API_KEY:
+        return []  # analytics off: nothing is forwarded, so nothing to erase
+    errors: list[CheckMessage] = []
+    project = settings.POSTHOG_PROJECT_ID
+    if not (project.isdigit() or project == "@current"):
+        errors.append(Error("POSTHOG_PROJECT_ID must be the project's number.", id="consent.E007"))
+    if not settings.POSTHOG_PERSONAL_API_KEY.startswith("phx_"):
+        errors.append(
+            Error(
+                "POSTHOG_PERSONAL_API_KEY must be a personal API key (phx_…) with "
+                "person:write: without it nothing can be erased.",
+                id="consent.E008",
+            )
+        )
+    if ".i.posthog.com" in (urlsplit(settings.POSTHOG_APP_HOST).hostname or ""):
+        errors.append(
+            Error(
+                "POSTHOG_APP_HOST is an ingestion host; the persons API lives on the app "
+                "host (https://us.posthog.com or https://eu.posthog.com).",
+                id="consent.E009",
+            )
+        )
+    return errors

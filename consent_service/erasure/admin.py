@@ -23,7 +23,12 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from consent_service.core.admin import ReadOnly
-from consent_service.erasure.models import OVERDUE_AFTER, ErasureAttempt, ErasureRequest
+from consent_service.erasure.models import (
+    OVERDUE_AFTER,
+    ErasureAttempt,
+    ErasureRequest,
+    PostHogCheck,
+)
 from consent_service.erasure.outbox import subject_distinct_ids
 from consent_service.erasure.services import (
     erasure_expedite,
@@ -38,10 +43,12 @@ if TYPE_CHECKING:  # the admin classes are generic to the type checker only
     RequestAdminBase = admin.ModelAdmin[ErasureRequest]
     CallInlineBase = admin.TabularInline[ErasureAttempt, ErasureRequest]
     UserAdminBase = UserAdmin[User]
+    CheckAdminBase = admin.ModelAdmin[PostHogCheck]
 else:
     RequestAdminBase = admin.ModelAdmin
     CallInlineBase = admin.TabularInline
     UserAdminBase = UserAdmin
+    CheckAdminBase = admin.ModelAdmin
 
 ERASE_DESCRIPTION = "Erase from analytics (GDPR Art. 17)"
 CONFIRM_ERASURE_TEMPLATE = "admin/erasure/confirm_erasure.html"
@@ -419,3 +426,11 @@ def _count(items: list[Any], noun: str) -> str:
 
 def _ids(requests: list[ErasureRequest]) -> str:
     return ", ".join(f"#{item.pk}" for item in requests)
+
+
+@admin.register(PostHogCheck)
+class PostHogCheckAdmin(ReadOnly, CheckAdminBase):
+    """The results of `manage.py posthog_check`, newest first."""
+
+    list_display = ("checked_at", "ok", "status_code", "detail")
+    list_filter = ("ok",)

@@ -89,7 +89,7 @@ class ErasureAttempt(models.Model):
     method = models.CharField(max_length=8)
     path = models.CharField(max_length=300)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    verdict = models.CharField(max_length=8)
+    verdict = models.CharField(max_length=16)
     response = models.TextField(blank=True)
     error = models.TextField(blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
@@ -100,3 +100,20 @@ class ErasureAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} -> {self.status_code or self.error}"
+
+
+class PostHogCheck(models.Model):
+    """One run of `manage.py posthog_check`: can the personal key read the project's
+    persons? Readiness reads the latest instead of calling PostHog's rate-limited API."""
+
+    checked_at = models.DateTimeField(default=timezone.now)
+    ok = models.BooleanField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    detail = models.TextField(help_text="What was checked, and what went wrong if anything.")
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+        get_latest_by = "checked_at"
+
+    def __str__(self) -> str:
+        return f"{'ok' if self.ok else 'failed'} at {self.checked_at:%Y-%m-%d %H:%M}"

@@ -86,6 +86,11 @@ def persons_find(*, distinct_id: str) -> tuple[ApiCall, list[str]]:
     return (call if uuids else _with_verdict(call, Verdict.GONE)), uuids
 
 
+def persons_probe() -> ApiCall:
+    """The cheapest call that proves the key can read this project's persons."""
+    return _call("GET", _persons_path(""), params={"limit": "1"})
+
+
 def person_delete(*, person_uuid: str) -> ApiCall:
     """After a find that proved the project exists, a 404 is the person already gone."""
     # PostHog checks these flags by presence: "=true" is for the reader, not the server.
