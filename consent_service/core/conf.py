@@ -44,7 +44,6 @@ class Conf:
     proxy_max_depth: int
     proxy_server_secret: str
     trust_client_distinct_ids: bool
-    erasure_max_attempts: int
     erasure_backoff_base: float
     erasure_backoff_cap: float
     erasure_lease_seconds: float
@@ -90,7 +89,6 @@ def conf() -> Conf:
         proxy_max_depth=settings.CONSENT_PROXY_MAX_DEPTH,
         proxy_server_secret=settings.CONSENT_PROXY_SERVER_SECRET,
         trust_client_distinct_ids=settings.CONSENT_TRUST_CLIENT_DISTINCT_IDS,
-        erasure_max_attempts=settings.ERASURE_MAX_ATTEMPTS,
         erasure_backoff_base=settings.ERASURE_BACKOFF_BASE_SECONDS,
         erasure_backoff_cap=settings.ERASURE_BACKOFF_CAP_SECONDS,
         erasure_lease_seconds=settings.ERASURE_LEASE_SECONDS,

@@ -14,11 +14,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from consent_service.core.conf import conf
-from consent_service.erasure.models import ErasureAttempt, ErasureRequest
+from consent_service.erasure.models import OVERDUE_AFTER, ErasureAttempt, ErasureRequest
 from consent_service.erasure.outbox import erasure_request_create
 from consent_service.erasure.posthog_calls import erase
 from consent_service.ledger.distinct_ids import distinct_ids_refuse
@@ -133,6 +133,40 @@ def erasure_retry(*, request: ErasureRequest, note: str = "") -> bool:
     return updated == 1
 
 
+def erasure_report_overdue(*, limit: int = 100) -> int:
+    """Log each request not done within OVERDUE_AFTER once, at ERROR, and stamp it."""
+    now = timezone.now()
+    due = _not_done().filter(created_at__lt=now - OVERDUE_AFTER, overdue_reported_at=None)
+    reported = 0
+    for pk, created_at, error in due.values_list("pk", "created_at", "last_error")[:limit]:
+        if ErasureRequest.objects.filter(pk=pk, overdue_reported_at=None).update(
+            overdue_reported_at=now
+        ):
+            logger.error(
+                "erasure request %s is overdue: asked %s, not done (GDPR Art. 12(3) allows "
+                "one month). Last error: %s",
+                pk,
+                created_at.isoformat(),
+                error or "none",
+            )
+            reported += 1
+    return reported
+
+
+def erasure_counts() -> dict[str, int]:
+    """Requests that need a person's attention, for alerts and metrics."""
+    not_done = _not_done()
+    return {
+        "overdue": not_done.filter(created_at__lt=timezone.now() - OVERDUE_AFTER).count(),
+        "misconfigured": not_done.filter(last_error__startswith=MISCONFIGURED).count(),
+        "failed": ErasureRequest.objects.filter(status=ErasureRequest.Status.FAILED).count(),
+    }
+
+
+def _not_done() -> QuerySet[ErasureRequest]:
+    return ErasureRequest.objects.exclude(status=ErasureRequest.Status.SUCCEEDED)
+
+
 def backoff_seconds(attempt: int) -> float:
     """Exponential, capped, with up to 20 % jitter so retries do not march in step."""
     settings = conf()
@@ -180,12 +214,10 @@ def _apply(request: ErasureRequest, calls: list[ApiCall]) -> None:
     elif Verdict.MISCONFIGURED in verdicts:
         _misconfigured(request, next(c for c in calls if c.verdict is Verdict.MISCONFIGURED))
     elif Verdict.RETRY in verdicts:
+        # No attempt count ends it: a deadline does (erasure_report_overdue), loudly.
         retry = [c for c in calls if c.verdict is Verdict.RETRY]
-        if request.attempts >= conf().erasure_max_attempts:
-            _fail(request, f"gave up after {request.attempts} rounds: {_describe(retry[-1])}")
-        else:
-            wait = max([backoff_seconds(request.attempts), *(c.retry_after or 0 for c in retry)])
-            _reschedule(request, wait, _describe(retry[-1]))
+        wait = max([backoff_seconds(request.attempts), *(c.retry_after or 0 for c in retry)])
+        _reschedule(request, wait, _describe(retry[-1]))
     else:
         _succeed(request, calls)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -12,7 +13,12 @@ from django.test import override_settings
 from django.utils import timezone
 
 from consent_service.erasure.models import ErasureAttempt, ErasureRequest
-from consent_service.erasure.services import erasure_claim, erasure_process, erasure_retry
+from consent_service.erasure.services import (
+    erasure_claim,
+    erasure_counts,
+    erasure_process,
+    erasure_report_overdue,
+)
 from consent_service.ledger.models import ConsentEvidence, Subject
 from consent_service.ledger.verification import ledger_verify
 from tests.conftest import anonymous_id
@@ -114,19 +120,29 @@ def test_a_bad_key_fails_at_once_with_a_clear_error(sandbox, withdrawn):
     assert sandbox.persons.all() != []
 
 
-def test_after_the_last_attempt_the_request_fails_and_an_admin_can_retry(sandbox, withdrawn, clock):
+def test_no_attempt_count_ends_a_request_it_retries_until_done(sandbox, withdrawn, clock):
     sandbox.faults.add(503, times=None, path_prefix="/api/")
-    with override_settings(ERASURE_MAX_ATTEMPTS=3):
-        for _ in range(3):
-            run_worker()
-            clock.shift(timedelta(days=1))
+    for _ in range(30):
+        run_worker()
+        clock.shift(timedelta(days=1))
     request = only_request()
-    assert (request.status, request.attempts) == ("failed", 3)
-    assert "gave up after 3 rounds" in request.last_error
+    assert (request.status, request.attempts) == ("pending", 30)
 
     sandbox.faults.clear()
-    assert erasure_retry(request=request, note="PostHog is back")
     assert run_worker() == ["succeeded"]
+
+
+def test_an_overdue_request_is_logged_once_and_counted(sandbox, withdrawn, clock, caplog):
+    sandbox.faults.add(503, times=None, path_prefix="/api/")
+    run_worker()
+    clock.shift(timedelta(days=26))
+
+    with caplog.at_level(logging.ERROR, logger="consent_service.erasure"):
+        assert erasure_report_overdue() == 1
+        assert erasure_report_overdue() == 0
+
+    assert len([r for r in caplog.records if "overdue" in r.getMessage()]) == 1
+    assert erasure_counts() == {"overdue": 1, "misconfigured": 0, "failed": 0}
 
 
 def test_backoff_grows_and_stays_under_the_cap(sandbox, withdrawn, clock):

@@ -10,7 +10,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections, connection
 
-from consent_service.erasure.services import erasure_claim, erasure_process, erasure_release
+from consent_service.erasure.services import (
+    erasure_claim,
+    erasure_process,
+    erasure_release,
+    erasure_report_overdue,
+)
 
 logger = logging.getLogger("consent_service.erasure")
 
@@ -35,10 +40,12 @@ class Command(BaseCommand):
                 close_old_connections()
             claimed = erasure_claim(worker=worker, limit=options["batch"])
             rounds += self._process(claimed, worker, stop)
-            if not claimed and options["once"]:
+            if claimed:
+                continue
+            erasure_report_overdue()  # between bursts: a deadline passed is said once
+            if options["once"]:
                 break
-            if not claimed:
-                stop.wait(options["idle"])
+            stop.wait(options["idle"])
         self.stdout.write(f"erasure worker {worker}: {rounds} rounds processed")
 
     def _process(self, claimed: list[Any], worker: str, stop: threading.Event) -> int:
