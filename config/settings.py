@@ -240,6 +240,8 @@ ERASURE_DELAY_SECONDS = env_float(
     CONSENT_PROXY_READ_TIMEOUT,
 )
 ERASURE_STRATEGY = env_str("ERASURE_STRATEGY", "bulk")
+# After PostHog accepted a deletion, look again this much later: no person may be left.
+ERASURE_CONFIRM_DELAY_SECONDS = env_float("ERASURE_CONFIRM_DELAY_SECONDS", 600.0)
 
 # --- Session recording ----------------------------------------------------------------
 RECORDING_MASK_ALL_INPUTS = env_bool("RECORDING_MASK_ALL_INPUTS", True)

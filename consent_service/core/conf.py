@@ -48,6 +48,7 @@ class Conf:
     erasure_backoff_cap: float
     erasure_lease_seconds: float
     erasure_delay_seconds: float
+    erasure_confirm_delay_seconds: float
     erasure_strategy: str
     recording_mask_all_inputs: bool
     recording_mask_text_selector: str
@@ -93,6 +94,7 @@ def conf() -> Conf:
         erasure_backoff_cap=settings.ERASURE_BACKOFF_CAP_SECONDS,
         erasure_lease_seconds=settings.ERASURE_LEASE_SECONDS,
         erasure_delay_seconds=settings.ERASURE_DELAY_SECONDS,
+        erasure_confirm_delay_seconds=settings.ERASURE_CONFIRM_DELAY_SECONDS,
         erasure_strategy=settings.ERASURE_STRATEGY,
         recording_mask_all_inputs=settings.RECORDING_MASK_ALL_INPUTS,
         recording_mask_text_selector=settings.RECORDING_MASK_TEXT_SELECTOR,

@@ -58,6 +58,9 @@ class ErasureRequest(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a later look found no person left for the ids."
+    )
     overdue_reported_at = models.DateTimeField(
         null=True, blank=True, help_text="When the worker logged it as overdue (once)."
     )

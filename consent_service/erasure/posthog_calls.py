@@ -22,6 +22,12 @@ def erase(ids_by_request: RequestIds) -> dict[int, list[ApiCall]]:
     return _bulk(ids_by_request)
 
 
+def confirm(distinct_ids: list[str]) -> list[ApiCall]:
+    """Look for a person left with any of the ids, and delete it again if one is: all
+    GONE means confirmed. (A bulk_delete's answer cannot say; older PostHog sends none.)"""
+    return _per_person(distinct_ids)
+
+
 def _bulk(ids_by_request: RequestIds) -> dict[int, list[ApiCall]]:
     """Pack many requests into each bulk_delete (1,000 ids at most): a burst of
     withdrawals costs a few calls, well inside PostHog's rate limits."""

@@ -11,7 +11,7 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -20,7 +20,7 @@ from django.utils import timezone
 from consent_service.core.conf import conf
 from consent_service.erasure.models import OVERDUE_AFTER, ErasureAttempt, ErasureRequest
 from consent_service.erasure.outbox import erasure_request_create
-from consent_service.erasure.posthog_calls import erase
+from consent_service.erasure.posthog_calls import confirm, erase
 from consent_service.ledger.distinct_ids import distinct_ids_refuse
 from consent_service.ledger.models import Subject
 from consent_service.ledger.pseudonymise import subject_pseudonymise
@@ -133,6 +133,49 @@ def erasure_retry(*, request: ErasureRequest, note: str = "") -> bool:
     return updated == 1
 
 
+def erasure_confirm_due(*, worker: str, limit: int = 10) -> list[Processed]:
+    """J17: some time after PostHog accepted a deletion, look again. A person found (an
+    event in flight recreated it) is deleted again and looked for later; none found sets
+    confirmed_at. Idempotent calls, so two workers confirming one request is harmless."""
+    now = timezone.now()
+    with transaction.atomic():
+        pks = list(
+            _unconfirmed()
+            .filter(next_attempt_at__lte=now)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[:limit]
+        )
+        lease = now + timedelta(seconds=conf().erasure_lease_seconds)
+        ErasureRequest.objects.filter(pk__in=pks).update(next_attempt_at=lease)
+    return [_confirm(request, worker) for request in ErasureRequest.objects.filter(pk__in=pks)]
+
+
+def _confirm(request: ErasureRequest, worker: str) -> Processed:
+    calls = confirm(list(request.distinct_ids))
+    _record_calls(worker, {request.pk: request.attempts + 1}, {request.pk: calls})
+    verdicts = {call.verdict for call in calls}
+    now = timezone.now()
+    fields: dict[str, Any] = {"attempts": request.attempts + 1}
+    if verdicts <= {Verdict.GONE}:
+        fields["confirmed_at"] = now
+    elif verdicts <= {Verdict.GONE, Verdict.OK}:  # found, and deleted again
+        fields["next_attempt_at"] = now + timedelta(seconds=conf().erasure_confirm_delay_seconds)
+        fields["note"] = f"{request.note}\na person was still there: deleted again".strip()
+    else:  # PostHog unreachable or misconfigured: look again later
+        fields["next_attempt_at"] = now + timedelta(seconds=backoff_seconds(request.attempts))
+    _unconfirmed().filter(pk=request.pk).update(**fields)
+    status = "confirmed" if "confirmed_at" in fields else "unconfirmed"
+    return Processed(request.pk, status, len(calls))
+
+
+def _unconfirmed() -> QuerySet[ErasureRequest]:
+    return ErasureRequest.objects.filter(
+        status=ErasureRequest.Status.SUCCEEDED,
+        outcome=ErasureRequest.Outcome.DELETED,
+        confirmed_at=None,
+    )
+
+
 def erasure_report_overdue(*, limit: int = 100) -> int:
     """Log each request not done within OVERDUE_AFTER once, at ERROR, and stamp it."""
     now = timezone.now()
@@ -231,7 +274,9 @@ def _succeed(request: ErasureRequest, calls: list[ApiCall]) -> None:
     elif all(call.verdict is Verdict.GONE for call in calls):
         request.outcome = ErasureRequest.Outcome.ALREADY_GONE
     else:
-        request.outcome = ErasureRequest.Outcome.DELETED
+        request.outcome = ErasureRequest.Outcome.DELETED  # accepted: looked at again later
+        delay = timedelta(seconds=conf().erasure_confirm_delay_seconds)
+        request.next_attempt_at = request.completed_at + delay
     if request.subject_id is not None:
         subject_pseudonymise(subject_id=request.subject_id)
 

@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import httpx
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
@@ -15,13 +16,14 @@ from django.utils import timezone
 from consent_service.erasure.models import ErasureAttempt, ErasureRequest
 from consent_service.erasure.services import (
     erasure_claim,
+    erasure_confirm_due,
     erasure_counts,
     erasure_process,
     erasure_report_overdue,
 )
 from consent_service.ledger.models import ConsentEvidence, Subject
 from consent_service.ledger.verification import ledger_verify
-from tests.conftest import anonymous_id
+from tests.conftest import TOKEN, anonymous_id
 from tests.erasure.helpers import (
     PAGEVIEW,
     only_request,
@@ -266,3 +268,32 @@ def test_a_burst_of_withdrawals_shares_bulk_calls(sandbox, make_visitor):
     assert len(bulk_calls) == 1
     assert ErasureAttempt.objects.count() == 3  # each request keeps its own proof of the call
     assert sandbox.persons.all() == []
+
+
+def test_a_deletion_is_confirmed_later_when_no_person_is_left(sandbox, withdrawn, clock):
+    assert run_worker() == ["succeeded"]
+    assert only_request().confirmed_at is None
+    assert [p.status for p in erasure_confirm_due(worker="w")] == []  # not yet due
+
+    clock.shift(timedelta(minutes=11))
+    assert [p.status for p in erasure_confirm_due(worker="w")] == ["confirmed"]
+
+    request = only_request()
+    assert request.confirmed_at is not None
+    assert erasure_confirm_due(worker="w") == []
+
+
+def test_a_person_recreated_after_the_deletion_is_deleted_again(sandbox, withdrawn, clock):
+    assert run_worker() == ["succeeded"]
+    late = only_request().distinct_ids[0]
+    event = {"event": "late", "distinct_id": late, "properties": {"$process_person_profile": True}}
+    httpx.post(f"{sandbox.url}/batch/", json={"api_key": TOKEN, "batch": [event]})
+    assert sandbox.persons.find(late) is not None  # an event in flight made it again
+
+    clock.shift(timedelta(minutes=11))
+    assert [p.status for p in erasure_confirm_due(worker="w")] == ["unconfirmed"]
+    assert sandbox.persons.find(late) is None
+    assert "deleted again" in only_request().note
+
+    clock.shift(timedelta(minutes=11))
+    assert [p.status for p in erasure_confirm_due(worker="w")] == ["confirmed"]

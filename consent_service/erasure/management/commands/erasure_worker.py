@@ -12,6 +12,7 @@ from django.db import close_old_connections, connection
 
 from consent_service.erasure.services import (
     erasure_claim,
+    erasure_confirm_due,
     erasure_process,
     erasure_release,
     erasure_report_overdue,
@@ -42,6 +43,7 @@ class Command(BaseCommand):
             rounds += self._process(claimed, worker, stop)
             if claimed:
                 continue
+            erasure_confirm_due(worker=worker)  # no person may be left after a deletion
             erasure_report_overdue()  # between bursts: a deadline passed is said once
             if options["once"]:
                 break
