@@ -266,6 +266,7 @@ class ErasureRequestAdmin(ReadOnly, RequestAdminBase):
         "last_error",
         "created_at",
         "completed_at",
+        "confirmed_at",
     )
     fields = readonly_fields
     inlines = [CallInline]

@@ -110,7 +110,10 @@ class ErasureRequestSerializer(serializers.Serializer[Any]):
     overdue = serializers.BooleanField(help_text="Older than 25 days and not yet succeeded.")
     created_at = serializers.DateTimeField(help_text="When it was requested.")
     completed_at = serializers.DateTimeField(
-        allow_null=True, help_text="When PostHog confirmed the erasure."
+        allow_null=True, help_text="When PostHog accepted the erasure."
+    )
+    confirmed_at = serializers.DateTimeField(
+        allow_null=True, help_text="When a later look found no person left for the ids."
     )
 
 
