@@ -35,7 +35,7 @@ def owners_of(distinct_ids: Iterable[str]) -> dict[str, IdOwner | None]:
 def claims_bind(claims: Mapping[int, set[str]]) -> dict[int, set[str]]:
     """Bind each subject's claimed ids; what comes back is what is now bound to it."""
     return {
-        subject_id: set(distinct_ids_bind(subject_id=subject_id, distinct_ids=ids))
+        subject_id: distinct_ids_bind(subject_id=subject_id, distinct_ids=ids)
         for subject_id, ids in claims.items()
     }
 
