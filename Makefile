@@ -10,7 +10,7 @@ RUN_DIR := .run
 MANAGE := $(BIN)/python manage.py
 TEST_ENV := DJANGO_SETTINGS_MODULE=config.settings_test
 
-.PHONY: run test lint fmt typecheck schema schema-check check pytest clean
+.PHONY: run test lint imports fmt typecheck schema schema-check check pytest clean
 
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The layering contracts in pyproject.toml ([tool.importlinter]).
+imports: $(STAMP)
+	$(BIN)/lint-imports --no-logo --no-cache
+
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -87,7 +91,7 @@ check: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -rs $(PYTEST_ARGS)
 
-test: lint typecheck check schema-check $(NODE_STAMP) pytest
+test: lint imports typecheck check schema-check $(NODE_STAMP) pytest
 
 clean:
 	rm -rf $(VENV) $(RUN_DIR)

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "consent_service.client_config",
     "consent_service.proxy",
     "consent_service.erasure",
+    "consent_service.consent",
 ]
 # The local PostHog sandbox (`manage.py posthog_sandbox`) and the /demo/ page are dev tools:
 # `make run`, the test and the benchmark settings turn them on; production leaves them out.

@@ -30,8 +30,7 @@ from posthog import Posthog
 
 from consent_service.core.conf import conf
 from consent_service.ledger.identified_ids import identified_id_of_subject
-from consent_service.ledger.models import ConsentState
-from consent_service.ledger.selectors import purposes_granted
+from consent_service.ledger.selectors import purposes_granted, user_purposes
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -172,11 +171,7 @@ def _send(user: AnyUser, what: str, call: Callable[[Posthog, str], str | None]) 
 
 
 def _consented_distinct_id(user_pk: Any) -> str | None:
-    found = (
-        ConsentState.objects.filter(subject__user_id=user_pk)
-        .values_list("subject_id", "purposes")
-        .first()
-    )
+    found = user_purposes(user_id=user_pk)
     if found is None:
         return None
     subject_id, purposes = found

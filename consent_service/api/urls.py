@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 from consent_service.proxy.apis import ProxyStatsApi
 
 urlpatterns = [
-    path("", include("consent_service.ledger.urls")),
+    path("", include("consent_service.consent.urls")),
     path("", include("consent_service.client_config.urls")),
     path("", include("consent_service.erasure.urls")),
     path("proxy/stats/", ProxyStatsApi.as_view(), name="proxy-stats"),

@@ -6,6 +6,7 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
@@ -98,3 +99,20 @@ def check_erasure_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage
             )
         )
     return errors
+
+
+@register()
+def check_apps_installed(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """The consent app connects login linking and user-deletion erasure: without it, a
+    deleted user would silently stay in PostHog."""
+    needed = ["consent_service.ledger", "consent_service.erasure", "consent_service.consent"]
+    missing = [name for name in needed if not apps.is_installed(name)]
+    if not missing or len(missing) == len(needed):
+        return []
+    return [
+        Error(
+            f"INSTALLED_APPS lacks {', '.join(missing)}: the ledger, erasure and consent apps "
+            "work together (consent connects login linking and user-deletion erasure).",
+            id="consent.E010",
+        )
+    ]

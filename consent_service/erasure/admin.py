@@ -1,11 +1,16 @@
 """Admin for erasure: the request log (read-only, with every call to PostHog), the
 "Retry" and "Process now" actions, and the GDPR Art. 17 action shared by the subject and
-user admins. Every action confirms first and leaves a LogEntry, like delete_selected."""
+user admins. Every action confirms first and leaves a LogEntry, like delete_selected.
+
+Erasure is the layer above the ledger, so it attaches itself to the ledger's subject admin
+from here: a subclass with the action, the subject's erasure list and the proof's erasure
+section replaces the ledger's registration."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
@@ -19,7 +24,8 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from consent_service.core.admin import ReadOnly
@@ -29,13 +35,12 @@ from consent_service.erasure.models import (
     ErasureRequest,
     PostHogCheck,
 )
-from consent_service.erasure.outbox import subject_distinct_ids
-from consent_service.erasure.services import (
-    erasure_expedite,
-    erasure_request_subject,
-    erasure_retry,
-)
+from consent_service.erasure.revocation import erasure_request_subject
+from consent_service.erasure.selectors import subject_erasures
+from consent_service.erasure.services import erasure_expedite, erasure_retry
+from consent_service.ledger.admin import SubjectAdmin
 from consent_service.ledger.models import Subject
+from consent_service.ledger.selectors import subject_distinct_ids, subject_joined, subjects_by_user
 
 if TYPE_CHECKING:  # the admin classes are generic to the type checker only
     from django.contrib.auth.models import User
@@ -92,7 +97,7 @@ def erase_users_from_analytics(
     modeladmin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Any]
 ) -> TemplateResponse | None:
     users = list(queryset.order_by("pk"))
-    subjects = {s.user_id: s for s in Subject.objects.filter(user__in=[u.pk for u in users])}
+    subjects = subjects_by_user(user_ids=[user.pk for user in users])
     targets = [
         _erasure_target(user.pk, user.get_username(), user, subjects.get(user.pk)) for user in users
     ]
@@ -100,10 +105,8 @@ def erase_users_from_analytics(
 
 
 def _erasure_target(pk: Any, label: str, selected: Model, found: Subject | None) -> ErasureTarget:
-    subject = found
-    while subject is not None and subject.merged_into is not None:
-        subject = subject.merged_into  # its distinct_ids moved there at login
-    distinct_ids = subject_distinct_ids(subject) if subject is not None else []
+    subject = subject_joined(found) if found is not None else None
+    distinct_ids = subject_distinct_ids(subject_id=subject.pk) if subject is not None else []
     return ErasureTarget(pk, label, selected, subject, subject != found, distinct_ids)
 
 
@@ -372,6 +375,50 @@ class ErasureRequestAdmin(ReadOnly, RequestAdminBase):
         )
 
 
+# --- The subject admin, with the erase action and the subject's erasures -----------------
+
+admin.site.unregister(Subject)
+
+
+@admin.register(Subject)
+class ErasableSubjectAdmin(ErasesFromAnalytics, SubjectAdmin):
+    readonly_fields = (*SubjectAdmin.readonly_fields, "erasures")
+    fields = readonly_fields
+    actions = [erase_subjects_from_analytics]
+
+    def proof_document(self, subject: Subject) -> dict[str, Any]:
+        return {**super().proof_document(subject), "erasures": subject_erasures(subject)}
+
+    @admin.display(description="erasures")
+    def erasures(self, obj: Subject) -> SafeString | str:
+        """Erasure requests for this subject (GDPR Art. 17), newest first."""
+        name = self.admin_site.name
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">#{}</a></td><td>{}</td><td>{}</td><td>{}</td>'
+            "<td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    reverse(f"{name}:erasure_erasurerequest_change", args=[erasure.pk]),
+                    erasure.pk,
+                    erasure.get_reason_display(),
+                    erasure.get_status_display(),
+                    erasure.get_outcome_display() or "-",
+                    _when(erasure.created_at),
+                    _when(erasure.completed_at),
+                )
+                for erasure in ErasureRequest.objects.filter(subject=obj).order_by("-created_at")
+            ),
+        )
+        if not rows:
+            return "-"
+        return format_html(
+            "<table><thead><tr><th>Request</th><th>Reason</th><th>Status</th><th>Outcome</th>"
+            "<th>Requested at</th><th>Completed at</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+
 # --- The user admin, with the erase action ------------------------------------------------
 
 UserModel = get_user_model()
@@ -419,6 +466,10 @@ def _staff_user(request: HttpRequest) -> User:
     if not isinstance(user, UserModel):
         raise PermissionDenied
     return user
+
+
+def _when(value: datetime | None) -> str:
+    return date_format(timezone.localtime(value), "DATETIME_FORMAT") if value else "-"
 
 
 def _count(items: list[Any], noun: str) -> str:

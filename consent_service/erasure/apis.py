@@ -21,17 +21,24 @@ from rest_framework.views import APIView
 from consent_service.api.errors import ErrorSerializer
 from consent_service.api.security import CsrfForAllWrites
 from consent_service.erasure.models import ErasureRequest
+from consent_service.erasure.revocation import erasure_request_subject
 from consent_service.erasure.serializers import (
     ErasureRequestCreateInputSerializer,
     ErasureRequestDetailSerializer,
     ErasureRequestFilterSerializer,
     ErasureRequestSerializer,
 )
-from consent_service.erasure.services import erasure_request_subject
-from consent_service.ledger.models import Subject, SubjectIdentifier
+from consent_service.ledger.selectors import (
+    subject_by_distinct_id,
+    subject_by_user,
+    subject_by_uuid,
+    subject_joined,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+
+    from consent_service.ledger.models import Subject
 
 NO_STORE = {"Cache-Control": "private, no-store"}
 NOT_STAFF = OpenApiResponse(
@@ -137,21 +144,14 @@ def _target_subject(data: dict[str, Any]) -> Subject:
     """The subject named by the one target given; a merged subject's is the one it joined."""
     subject: Subject | None
     if "user_id" in data:
-        subject = Subject.objects.filter(user_id=data["user_id"]).first()
+        subject = subject_by_user(user_id=data["user_id"])
     elif "subject_id" in data:
-        subject = Subject.objects.filter(uuid=data["subject_id"]).first()
+        subject = subject_by_uuid(uuid=data["subject_id"])
     else:
-        identifier = (
-            SubjectIdentifier.objects.select_related("subject")
-            .filter(kind=SubjectIdentifier.Kind.DISTINCT_ID, value=data["distinct_id"])
-            .first()
-        )
-        subject = identifier.subject if identifier else None
+        subject = subject_by_distinct_id(distinct_id=data["distinct_id"])
     if subject is None:
         raise exceptions.NotFound("No subject matches this target.", code="unknown_subject")
-    while subject.merged_into is not None:
-        subject = subject.merged_into
-    return subject
+    return subject_joined(subject)
 
 
 def _staff_user(request: Request) -> User:

@@ -7,6 +7,3 @@ class ErasureConfig(AppConfig):
     name = "consent_service.erasure"
     label = "erasure"
     verbose_name = "Erasure (GDPR Art. 17)"
-
-    def ready(self) -> None:
-        from consent_service.erasure import receivers  # noqa: F401  (user deletion)

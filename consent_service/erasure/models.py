@@ -10,8 +10,6 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from consent_service.ledger.models import Subject
-
 OVERDUE_AFTER = timedelta(days=25)  # Art. 12(3) gives a month; alert well before it
 
 
@@ -37,7 +35,11 @@ class ErasureRequest(models.Model):
     ACTIVE = (Status.PENDING, Status.IN_PROGRESS)
 
     subject = models.ForeignKey(
-        Subject, null=True, blank=True, on_delete=models.PROTECT, related_name="erasure_requests"
+        "ledger.Subject",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="erasure_requests",
     )
     user_id = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="Kept as a number: the user row may be gone."

@@ -10,10 +10,12 @@ from django.utils import timezone
 
 from consent_service.core.conf import conf
 from consent_service.erasure.models import ErasureRequest
-from consent_service.ledger.models import Subject, SubjectIdentifier
+from consent_service.ledger.selectors import subject_distinct_ids
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+
+    from consent_service.ledger.models import Subject
 
 
 def erasure_request_create(
@@ -25,7 +27,7 @@ def erasure_request_create(
     note: str = "",
 ) -> ErasureRequest:
     """One active request per subject: a second trigger joins the one already waiting."""
-    distinct_ids = subject_distinct_ids(subject)
+    distinct_ids = subject_distinct_ids(subject_id=subject.pk)
     active = (
         ErasureRequest.objects.select_for_update()
         .filter(subject=subject, status__in=ErasureRequest.ACTIVE)
@@ -46,13 +48,6 @@ def erasure_request_create(
         note=note,
         next_attempt_at=timezone.now() + timedelta(seconds=conf().erasure_delay_seconds),
     )
-
-
-def subject_distinct_ids(subject: Subject) -> list[str]:
-    values = SubjectIdentifier.objects.filter(
-        subject=subject, kind=SubjectIdentifier.Kind.DISTINCT_ID
-    ).values_list("value", flat=True)
-    return sorted(values)
 
 
 def _label(user: User | None) -> str:

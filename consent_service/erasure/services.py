@@ -1,4 +1,4 @@
-"""Erasure: requesting it for a subject, and the worker's claim-process-finish cycle.
+"""Erasure: the worker's claim-process-finish cycle (requests are made in revocation.py).
 
 Every state transition of an ErasureRequest happens here. Calls to PostHog are
 idempotent, so delivery is at least once: a worker that dies mid-request leaves it
@@ -11,7 +11,7 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -19,34 +19,12 @@ from django.utils import timezone
 
 from consent_service.core.conf import conf
 from consent_service.erasure.models import OVERDUE_AFTER, ErasureAttempt, ErasureRequest
-from consent_service.erasure.outbox import erasure_request_create
 from consent_service.erasure.posthog_calls import confirm, erase
-from consent_service.ledger.distinct_ids import distinct_ids_refuse
-from consent_service.ledger.models import Subject
 from consent_service.ledger.pseudonymise import subject_pseudonymise
-from consent_service.ledger.records import Evidence, ledger_write
-from consent_service.ledger.services import subject_withdraw
 from consent_service.posthog.client import ApiCall, Verdict
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import User
 
 logger = logging.getLogger("consent_service.erasure")
 MISCONFIGURED = "configuration failure"
-STAFF_EVIDENCE = Evidence(ip_truncated="", user_agent="", request_id="", gpc=False)
-
-
-def erasure_request_subject(
-    *, subject: Subject, reason: str, requested_by: User | None = None, note: str = ""
-) -> ErasureRequest:
-    """Art. 17 on request: withdraw all consent and erase, in one transaction."""
-    with ledger_write() as head:
-        subject_withdraw(head=head, subject=subject, source="admin", evidence=STAFF_EVIDENCE)
-        # Erasure asked for: refused from now on, even if analytics was never granted.
-        distinct_ids_refuse(subject=subject)
-        return erasure_request_create(
-            subject=subject, reason=reason, requested_by=requested_by, note=note
-        )
 
 
 def erasure_claim(*, worker: str, limit: int = 10) -> list[ErasureRequest]:

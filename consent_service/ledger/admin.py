@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -19,15 +18,11 @@ from django.forms import ModelForm
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from consent_service.core.admin import ReadOnly
 from consent_service.core.conf import conf
-from consent_service.erasure.admin import ErasesFromAnalytics, erase_subjects_from_analytics
-from consent_service.erasure.models import ErasureRequest
 from consent_service.ledger.models import (
     ConsentEvidence,
     ConsentRecord,
@@ -43,6 +38,7 @@ from consent_service.ledger.proof import (
     subject_proof,
     subject_proof_csv,
 )
+from consent_service.ledger.selectors import subject_merged
 
 if TYPE_CHECKING:  # the admin classes are generic to the type checker only
     RecordAdminBase = admin.ModelAdmin[ConsentRecord]
@@ -198,14 +194,16 @@ class RecordInline(ReadOnly, RecordInlineBase):
 
 
 @admin.register(Subject)
-class SubjectAdmin(ErasesFromAnalytics, ReadOnly, SubjectAdminBase):
+class SubjectAdmin(ReadOnly, SubjectAdminBase):
+    """The erasure app registers a subclass with its GDPR action and erasure list."""
+
     list_display = ["uuid", "user", "created_at", "merged_into"]
     list_select_related = ["user", "merged_into"]
     search_fields = ["uuid", "=identifiers__value", "user__username"]
     search_help_text = "Subject uuid, exact visitor id or distinct_id, or username."
     ordering = ["-created_at"]
     show_full_result_count = False
-    readonly_fields = (
+    readonly_fields: ClassVar[tuple[str, ...]] = (
         "uuid",
         "user",
         "created_at",
@@ -214,11 +212,9 @@ class SubjectAdmin(ErasesFromAnalytics, ReadOnly, SubjectAdminBase):
         "current_state",
         "all_records",
         "proof_export",
-        "erasures",
     )
-    fields = readonly_fields
+    fields: ClassVar[tuple[str, ...]] = readonly_fields
     inlines = [IdentifierInline, RecordInline]
-    actions = [erase_subjects_from_analytics]  # GDPR Art. 17, from consent_service.erasure
 
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
@@ -238,13 +234,18 @@ class SubjectAdmin(ErasesFromAnalytics, ReadOnly, SubjectAdminBase):
 
     def proof_json_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         subject = self._subject_for_export(request, object_id, "json")
-        response = JsonResponse(subject_proof(subject=subject), json_dumps_params={"indent": 2})
+        document = self.proof_document(subject)
+        response = JsonResponse(document, json_dumps_params={"indent": 2})
         return _attachment(response, f"consent-proof-{subject.uuid}.json")
 
     def proof_csv_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         subject = self._subject_for_export(request, object_id, "csv")
         response = HttpResponse(subject_proof_csv(subject=subject), content_type="text/csv")
         return _attachment(response, f"consent-proof-{subject.uuid}.csv")
+
+    def proof_document(self, subject: Subject) -> dict[str, Any]:
+        """The JSON export; a subclass from a layer above may add its own sections."""
+        return subject_proof(subject=subject)
 
     def _subject_for_export(self, request: HttpRequest, object_id: str, kind: str) -> Subject:
         # The export shows records and identifiers too, so it needs their permissions.
@@ -265,8 +266,7 @@ class SubjectAdmin(ErasesFromAnalytics, ReadOnly, SubjectAdminBase):
 
     @admin.display(description="merged subjects")
     def merged_subjects(self, obj: Subject) -> SafeString | str:
-        merged = Subject.objects.filter(merged_into=obj).order_by("pk")
-        links = ((self._change_url(subject), subject.uuid) for subject in merged)
+        links = ((self._change_url(subject), subject.uuid) for subject in subject_merged(obj))
         return format_html_join(", ", '<a href="{}">{}</a>', links) or "-"
 
     @admin.display(description="current state")
@@ -308,35 +308,6 @@ class SubjectAdmin(ErasesFromAnalytics, ReadOnly, SubjectAdminBase):
             '<a class="button" href="{}">Export proof (CSV)</a>',
             json_url,
             csv_url,
-        )
-
-    @admin.display(description="erasures")
-    def erasures(self, obj: Subject) -> SafeString | str:
-        """Erasure requests for this subject (GDPR Art. 17), newest first."""
-        name = self.admin_site.name
-        rows = format_html_join(
-            "",
-            '<tr><td><a href="{}">#{}</a></td><td>{}</td><td>{}</td><td>{}</td>'
-            "<td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    reverse(f"{name}:erasure_erasurerequest_change", args=[erasure.pk]),
-                    erasure.pk,
-                    erasure.get_reason_display(),
-                    erasure.get_status_display(),
-                    erasure.get_outcome_display() or "-",
-                    _when(erasure.created_at),
-                    _when(erasure.completed_at),
-                )
-                for erasure in ErasureRequest.objects.filter(subject=obj).order_by("-created_at")
-            ),
-        )
-        if not rows:
-            return "-"
-        return format_html(
-            "<table><thead><tr><th>Request</th><th>Reason</th><th>Status</th><th>Outcome</th>"
-            "<th>Requested at</th><th>Completed at</th></tr></thead><tbody>{}</tbody></table>",
-            rows,
         )
 
     def _change_url(self, subject: Subject) -> str:
@@ -392,10 +363,6 @@ def _decision_label(value: bool | None) -> str:
     if value is None:
         return "not decided"
     return "granted" if value else "refused"
-
-
-def _when(value: datetime | None) -> str:
-    return date_format(timezone.localtime(value), "DATETIME_FORMAT") if value else "-"
 
 
 def _attachment(response: HttpResponse, filename: str) -> HttpResponse:

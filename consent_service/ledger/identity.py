@@ -4,48 +4,60 @@ A user's subject gets its identified distinct_id (see identified_ids.py) wheneve
 written or linked, so the config can hand it to posthog-js from then on.
 
 Functions taking `head` run inside `ledger_write()`, so they are serialised with
-every other ledger write and need no locks of their own.
+every other ledger write and need no locks of their own. A link can revoke (a newer
+anonymous refusal carried over the user's grant): `Linked.revoked` says so, and the
+caller above the ledger applies what a revocation means.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from consent_service.erasure.models import ErasureRequest
-from consent_service.erasure.outbox import erasure_request_create, subject_distinct_ids
 from consent_service.ledger.identified_ids import identified_id_ensure
-from consent_service.ledger.models import ConsentRecord, ConsentState, LedgerHead, Subject
+from consent_service.ledger.models import ConsentRecord, LedgerHead, Subject
 from consent_service.ledger.models import SubjectIdentifier as Identifier
-from consent_service.ledger.records import Evidence, consent_record_append, ledger_write
+from consent_service.ledger.records import Evidence, consent_record_append
+from consent_service.ledger.selectors import subject_purposes
 from consent_service.ledger.visitor_consent import visitor_consent_refresh
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 
+@dataclass(frozen=True)
+class Linked:
+    subject: Subject
+    revoked: bool  # a merge carried a refusal over the subject's analytics grant
+
+
 def subject_for_write(
     *, head: LedgerHead, visitor_id: str, user: User | None, evidence: Evidence
-) -> Subject:
-    subject = _linked_subject(head=head, visitor_id=visitor_id, user=user, evidence=evidence)
-    if subject is None:
+) -> Linked:
+    linked = _linked_subject(head=head, visitor_id=visitor_id, user=user, evidence=evidence)
+    if linked is None:
         subject = Subject.objects.create(user=user)
         Identifier.objects.create(subject=subject, kind=Identifier.Kind.VISITOR, value=visitor_id)
-    identified_id_ensure(subject=subject)
-    return subject
+        linked = Linked(subject, revoked=False)
+    identified_id_ensure(subject=linked.subject)
+    return linked
 
 
-def subject_link_user(*, visitor_id: str, user: User, evidence: Evidence) -> Subject | None:
-    """Called at login (the user_logged_in receiver): the visitor joins the user."""
-    visitor_subject = _visitor_subject(visitor_id)
-    if visitor_subject is None and not Subject.objects.filter(user=user).exists():
-        return None  # nothing to link yet: no lock taken on this read
-    with ledger_write() as head:
-        subject = _linked_subject(head=head, visitor_id=visitor_id, user=user, evidence=evidence)
-        if subject is not None:
-            identified_id_ensure(subject=subject)
-            visitor_consent_refresh(subject_id=subject.pk)
-        return subject
+def subject_link_needed(*, visitor_id: str, user: User) -> bool:
+    """A read, so a login with nothing to link takes no lock."""
+    return _visitor_subject(visitor_id) is not None or Subject.objects.filter(user=user).exists()
+
+
+def subject_link_user(
+    *, head: LedgerHead, visitor_id: str, user: User, evidence: Evidence
+) -> Linked | None:
+    """At login: the visitor's anonymous history joins the user's subject."""
+    linked = _linked_subject(head=head, visitor_id=visitor_id, user=user, evidence=evidence)
+    if linked is not None:
+        identified_id_ensure(subject=linked.subject)
+        visitor_consent_refresh(subject_id=linked.subject.pk)
+    return linked
 
 
 def _visitor_subject(visitor_id: str) -> Subject | None:
@@ -59,27 +71,32 @@ def _visitor_subject(visitor_id: str) -> Subject | None:
 
 def _linked_subject(
     *, head: LedgerHead, visitor_id: str, user: User | None, evidence: Evidence
-) -> Subject | None:
+) -> Linked | None:
     visitor_subject = _visitor_subject(visitor_id)
     if user is None:
-        return visitor_subject
+        return _unrevoked(visitor_subject)
     user_subject = Subject.objects.filter(user=user).first()
     if visitor_subject is not None and user_subject == visitor_subject:
-        return visitor_subject
+        return _unrevoked(visitor_subject)
     if visitor_subject is None:
         if user_subject is not None:
             _bind_visitor(visitor_id, user_subject)
-        return user_subject
+        return _unrevoked(user_subject)
     if user_subject is None:
         if visitor_subject.user_id is None:
             visitor_subject.user = user
             visitor_subject.save(update_fields=["user"])
-            return visitor_subject
+            return _unrevoked(visitor_subject)
         user_subject = Subject.objects.create(user=user)
     _bind_visitor(visitor_id, user_subject)
+    revoked = False
     if visitor_subject.user_id is None:  # anonymous browsing before this login
-        _merge(head, visitor_subject, user_subject, evidence)
-    return user_subject
+        revoked = _merge(head, visitor_subject, user_subject, evidence)
+    return Linked(user_subject, revoked)
+
+
+def _unrevoked(subject: Subject | None) -> Linked | None:
+    return Linked(subject, revoked=False) if subject is not None else None
 
 
 def _bind_visitor(visitor_id: str, subject: Subject) -> None:
@@ -88,8 +105,9 @@ def _bind_visitor(visitor_id: str, subject: Subject) -> None:
     )
 
 
-def _merge(head: LedgerHead, source: Subject, target: Subject, evidence: Evidence) -> None:
-    """Link an anonymous subject into a user's; both histories stay where they are."""
+def _merge(head: LedgerHead, source: Subject, target: Subject, evidence: Evidence) -> bool:
+    """Link an anonymous subject into a user's; both histories stay where they are.
+    True when the carried decisions revoke the user's analytics grant."""
     Identifier.objects.filter(subject=source, kind=Identifier.Kind.DISTINCT_ID).update(
         subject=target
     )
@@ -97,7 +115,7 @@ def _merge(head: LedgerHead, source: Subject, target: Subject, evidence: Evidenc
     source.save(update_fields=["merged_into"])
     carried = _newer_explicit_entries(source, target)
     if not carried:
-        return
+        return False
     latest = max(carried.values(), key=lambda entry: entry["decided_at"])
     appended = consent_record_append(
         head=head,
@@ -109,9 +127,7 @@ def _merge(head: LedgerHead, source: Subject, target: Subject, evidence: Evidenc
         evidence=evidence,
         carried=carried,
     )
-    if appended.revoked and subject_distinct_ids(target):
-        # The user had granted; the newer anonymous refusal now covers their ids too.
-        erasure_request_create(subject=target, reason=ErasureRequest.Reason.REFUSAL, label="login")
+    return appended.revoked
 
 
 def _newer_explicit_entries(source: Subject, target: Subject) -> dict[str, dict[str, Any]]:
@@ -125,11 +141,9 @@ def _newer_explicit_entries(source: Subject, target: Subject) -> dict[str, dict[
 
 
 def _explicit_entries(subject: Subject) -> dict[str, dict[str, Any]]:
-    state = ConsentState.objects.filter(subject=subject).first()
-    entries: dict[str, dict[str, Any]] = state.purposes if state else {}
     return {
         key: entry
-        for key, entry in entries.items()
+        for key, entry in subject_purposes(subject).items()
         if entry.get("source") != ConsentRecord.Source.GPC
     }
 

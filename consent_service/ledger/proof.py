@@ -1,5 +1,6 @@
 """One subject's proof of consent: who they are, what holds now, and every record with its
-evidence and chain check. Plain data, shaped for the admin's JSON and CSV exports."""
+evidence and chain check. Plain data, shaped for the admin's JSON and CSV exports (the
+erasure admin adds the subject's erasure requests to the JSON)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,20 @@ from typing import Any
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from consent_service.erasure.models import ErasureRequest
 from consent_service.ledger.chain import GENESIS_HASH, check_record, timestamp
 from consent_service.ledger.models import (
     ConsentRecord,
-    ConsentState,
     Purpose,
     Subject,
     SubjectIdentifier,
 )
-from consent_service.ledger.selectors import PurposeView, consent_view, subject_history
+from consent_service.ledger.selectors import (
+    PurposeView,
+    consent_view,
+    subject_history,
+    subject_merged,
+    subject_purposes,
+)
 
 CSV_COLUMNS = (
     "seq",
@@ -72,7 +77,6 @@ def subject_proof(*, subject: Subject) -> dict[str, Any]:
             "failed_seq": verification.failed_seq,
             "reason": verification.reason,
         },
-        "erasures": _erasures(subject),
     }
 
 
@@ -90,8 +94,7 @@ def subject_proof_csv(*, subject: Subject) -> str:
 
 def subject_current_state(*, subject: Subject) -> dict[str, dict[str, Any]]:
     """Per purpose: the stored decision and whether it is in effect now (not expired or stale)."""
-    state = ConsentState.objects.filter(subject=subject).first()
-    entries: dict[str, dict[str, Any]] = state.purposes if state else {}
+    entries = subject_purposes(subject)
     view = consent_view(purposes=entries, gpc=False)
     keys = [*view.purposes, *(key for key in entries if key not in view.purposes)]
     return {key: _state_entry(entries.get(key), view.purposes.get(key)) for key in keys}
@@ -161,7 +164,7 @@ def _record(record: ConsentRecord, failure: str | None) -> dict[str, Any]:
 
 def _subject(subject: Subject) -> dict[str, Any]:
     user = subject.user
-    merged = Subject.objects.filter(merged_into=subject).order_by("pk")
+    merged = subject_merged(subject)
     return {
         "uuid": str(subject.uuid),
         "user": None if user is None else {"id": user.pk, "username": user.get_username()},
@@ -176,38 +179,6 @@ def _identifiers(subject: Subject) -> list[dict[str, Any]]:
     return [
         {"kind": item.kind, "value": item.value, "created_at": _iso(item.created_at)}
         for item in identifiers
-    ]
-
-
-def _erasures(subject: Subject) -> list[dict[str, Any]]:
-    """GDPR Art. 17 requests for the subject, oldest first, with every call to PostHog."""
-    requests = (
-        ErasureRequest.objects.filter(subject=subject)
-        .prefetch_related("calls")
-        .order_by("created_at", "pk")
-    )
-    return [
-        {
-            "id": erasure.pk,
-            "reason": erasure.reason,
-            "status": erasure.status,
-            "outcome": erasure.outcome,
-            "created_at": _iso(erasure.created_at),
-            "completed_at": _iso(erasure.completed_at),
-            "requested_by_label": erasure.requested_by_label,
-            "distinct_ids": erasure.distinct_ids,
-            "calls": [
-                {
-                    "method": call.method,
-                    "path": call.path,
-                    "status_code": call.status_code,
-                    "verdict": call.verdict,
-                    "at": _iso(call.at),
-                }
-                for call in erasure.calls.all()
-            ],
-        }
-        for erasure in requests
     ]
 
 

@@ -13,7 +13,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from consent_service.ledger.chain import GENESIS_HASH, evidence_digest, record_hash, timestamp
-from consent_service.ledger.distinct_ids import distinct_ids_refuse
 from consent_service.ledger.models import (
     ConsentEvidence,
     ConsentRecord,
@@ -21,6 +20,7 @@ from consent_service.ledger.models import (
     LedgerHead,
     Subject,
 )
+from consent_service.ledger.selectors import subject_purposes
 from consent_service.ledger.visitor_consent import visitor_consent_refresh
 
 ANALYTICS = "analytics"
@@ -39,7 +39,9 @@ class Evidence:
 @dataclass(frozen=True)
 class Appended:
     state: ConsentState
-    revoked: bool  # analytics was granted before this record and is not any more
+    # Analytics was granted before this record and is not any more. What follows from
+    # that (refused ids, an erasure request) is the erasure layer's: see its revocation.py.
+    revoked: bool
 
 
 @contextmanager
@@ -111,8 +113,7 @@ def consent_record_append(
 def _fold_into_state(
     subject: Subject, record: ConsentRecord, carried: dict[str, dict[str, Any]]
 ) -> Appended:
-    state = ConsentState.objects.filter(subject=subject).first()
-    previous: dict[str, Any] = dict(state.purposes) if state else {}
+    previous = subject_purposes(subject)
     purposes = dict(previous)
     for key, granted in record.choices.items():
         purposes[key] = carried.get(key) or {
@@ -126,11 +127,8 @@ def _fold_into_state(
         subject=subject,
         defaults={"purposes": purposes, "last_record": record, "updated_at": record.recorded_at},
     )
-    revoked = _granted(previous, ANALYTICS) and not _granted(purposes, ANALYTICS)
-    if revoked:
-        # Data may have reached PostHog under these ids; PostHog cannot reuse a deleted id.
-        distinct_ids_refuse(subject=subject)
     visitor_consent_refresh(subject_id=subject.pk)
+    revoked = _granted(previous, ANALYTICS) and not _granted(purposes, ANALYTICS)
     return Appended(state, revoked)
 
 

@@ -1,8 +1,9 @@
-"""Reads: a subject's effective consent, derived from its stored state."""
+"""Reads: subjects, their ids, and their effective consent derived from the stored state.
+Other packages read ledger data through these, never through the models."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from consent_service.core.conf import conf
-from consent_service.ledger.models import ConsentRecord, Subject, SubjectIdentifier
+from consent_service.ledger.models import ConsentRecord, ConsentState, Subject, SubjectIdentifier
 from consent_service.ledger.policies import PolicySnapshot, policy_snapshot
 
 
@@ -50,6 +51,59 @@ def subject_by_visitor(*, visitor_id: str) -> Subject | None:
         .first()
     )
     return identifier.subject if identifier else None
+
+
+def subject_by_uuid(*, uuid: Any) -> Subject | None:
+    return Subject.objects.filter(uuid=uuid).first()
+
+
+def subject_by_distinct_id(*, distinct_id: str) -> Subject | None:
+    identifier = (
+        SubjectIdentifier.objects.select_related("subject")
+        .filter(kind=SubjectIdentifier.Kind.DISTINCT_ID, value=distinct_id)
+        .first()
+    )
+    return identifier.subject if identifier else None
+
+
+def subjects_by_user(*, user_ids: Iterable[Any]) -> dict[Any, Subject]:
+    return {s.user_id: s for s in Subject.objects.filter(user_id__in=list(user_ids))}
+
+
+def subject_joined(subject: Subject) -> Subject:
+    """The subject a merged one joined at login (its distinct_ids moved there), else itself."""
+    while subject.merged_into is not None:
+        subject = subject.merged_into
+    return subject
+
+
+def subject_merged(subject: Subject) -> QuerySet[Subject]:
+    """The visitor subjects that joined this one at login, oldest first."""
+    return Subject.objects.filter(merged_into=subject).order_by("pk")
+
+
+def subject_purposes(subject: Subject) -> dict[str, Any]:
+    """The subject's stored decisions, per purpose (empty before any)."""
+    state = ConsentState.objects.filter(subject=subject).first()
+    return dict(state.purposes) if state is not None else {}
+
+
+def subject_distinct_ids(*, subject_id: int) -> list[str]:
+    """Every distinct_id bound to the subject, refused ones included: all may hold data."""
+    values = SubjectIdentifier.objects.filter(
+        subject_id=subject_id, kind=SubjectIdentifier.Kind.DISTINCT_ID
+    ).values_list("value", flat=True)
+    return sorted(values)
+
+
+def user_purposes(*, user_id: Any) -> tuple[int, dict[str, Any]] | None:
+    """The user's subject id and its stored decisions, in one query (None: no decision)."""
+    found: tuple[int, dict[str, Any]] | None = (
+        ConsentState.objects.filter(subject__user_id=user_id)
+        .values_list("subject_id", "purposes")
+        .first()
+    )
+    return found
 
 
 def consent_view(
@@ -137,5 +191,5 @@ def _iso(value: datetime | None) -> str | None:
 
 def subject_history(subject: Subject) -> QuerySet[ConsentRecord]:
     """The subject's records and those of visitor subjects merged into it at login."""
-    merged = Subject.objects.filter(merged_into=subject).values("pk")
+    merged = subject_merged(subject).values("pk")
     return ConsentRecord.objects.filter(Q(subject=subject) | Q(subject__in=merged)).order_by("-seq")

@@ -1,4 +1,8 @@
-"""Consent decisions: what the API, admin and helpers call to read and change consent."""
+"""Consent decisions: reading the caller's consent, and the ledger writes that change it.
+
+The writes take the locked head (call them inside `ledger_write()`) and report whether they
+revoked analytics; the erasure layer above wraps them and applies what a revocation means
+(`consent_service.erasure.revocation`). The ledger itself imports nothing from above."""
 
 from __future__ import annotations
 
@@ -6,26 +10,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.db.models import QuerySet
+
 from consent_service.core.exceptions import StalePolicyVersion
-from consent_service.erasure.models import ErasureRequest
-from consent_service.erasure.outbox import erasure_request_create, subject_distinct_ids
 from consent_service.ledger.distinct_ids import distinct_id_claim
 from consent_service.ledger.idempotency import IdempotencyClaim, idempotency_complete
 from consent_service.ledger.identity import subject_for_write
 from consent_service.ledger.models import ConsentRecord, ConsentState, LedgerHead, Subject
 from consent_service.ledger.policies import policy_snapshot
-from consent_service.ledger.records import (
-    Appended,
-    Evidence,
-    consent_record_append,
-    ledger_write,
-)
+from consent_service.ledger.records import Appended, Evidence, consent_record_append
 from consent_service.ledger.selectors import (
     ConsentView,
     consent_payload,
     consent_view,
     subject_by_user,
     subject_by_visitor,
+    subject_history,
+    subject_purposes,
     undecided_purposes,
 )
 from consent_service.ledger.visitor_consent import visitor_consent
@@ -58,6 +59,12 @@ def subject_current(*, caller: Caller) -> Subject | None:
     return subject
 
 
+def consent_history(*, caller: Caller) -> QuerySet[ConsentRecord]:
+    """The caller's own records (and those merged into its subject), newest first."""
+    subject = subject_current(caller=caller)
+    return subject_history(subject) if subject is not None else ConsentRecord.objects.none()
+
+
 def consent_current(*, caller: Caller) -> ConsentView:
     """The caller's effective consent. Sec-GPC: 1 reads as a refusal of what is undecided;
     nothing is written (a GET never writes): the refusal is recorded with the next write."""
@@ -74,15 +81,17 @@ def _stored_purposes(caller: Caller) -> dict[str, Any] | None:
     return state.purposes if state is not None else None
 
 
-def consent_decide(
-    *,
-    caller: Caller,
-    choices: dict[str, bool],
-    policy_version: str,
-    source: str,
-    distinct_id: str | None = None,
-    idempotency: IdempotencyClaim | None = None,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Written:
+    """A ledger write's result. `revoked`: the subject's analytics grant ended with it."""
+
+    subject: Subject
+    state: ConsentState
+    revoked: bool
+
+
+def policy_version_require(policy_version: str) -> None:
+    """A decision names the version it was shown; an outdated one is refused (409)."""
     current = policy_snapshot().current_version
     if policy_version != current:
         raise StalePolicyVersion(
@@ -90,39 +99,47 @@ def consent_decide(
             attr="policy_version",
             extra={"current_policy_version": current},
         )
-    with ledger_write() as head:
-        subject = subject_for_write(
-            head=head, visitor_id=caller.visitor_id, user=caller.user, evidence=caller.evidence
-        )
-        if distinct_id:
-            distinct_id_claim(subject_id=subject.pk, distinct_id=distinct_id)
-        _record_gpc_refusal(head=head, subject=subject, caller=caller, deciding=choices)
-        appended = consent_record_append(
-            head=head,
-            subject=subject,
-            choices=choices,
-            action=ConsentRecord.Action.DECIDE,
-            source=source,
-            policy_version=policy_version,
-            evidence=caller.evidence,
-        )
-        _erase_if_revoked(appended, subject, ErasureRequest.Reason.REFUSAL, caller)
-        return _payload(appended.state, caller, idempotency)
 
 
-def consent_withdraw(
-    *, caller: Caller, source: str, idempotency: IdempotencyClaim | None = None
-) -> dict[str, Any]:
-    """Art. 7(3): one call refuses every purpose, and erases what PostHog holds."""
-    with ledger_write() as head:
-        subject = subject_for_write(
-            head=head, visitor_id=caller.visitor_id, user=caller.user, evidence=caller.evidence
-        )
-        appended = subject_withdraw(
-            head=head, subject=subject, source=source, evidence=caller.evidence
-        )
-        _erase_if_revoked(appended, subject, ErasureRequest.Reason.WITHDRAWAL, caller)
-        return _payload(appended.state, caller, idempotency)
+def decision_write(
+    *,
+    head: LedgerHead,
+    caller: Caller,
+    choices: dict[str, bool],
+    policy_version: str,
+    source: str,
+    distinct_id: str | None = None,
+) -> Written:
+    """Record the caller's decision. Call inside ledger_write()."""
+    linked = subject_for_write(
+        head=head, visitor_id=caller.visitor_id, user=caller.user, evidence=caller.evidence
+    )
+    subject = linked.subject
+    if distinct_id:
+        distinct_id_claim(subject_id=subject.pk, distinct_id=distinct_id)
+    gpc = _record_gpc_refusal(head=head, subject=subject, caller=caller, deciding=choices)
+    appended = consent_record_append(
+        head=head,
+        subject=subject,
+        choices=choices,
+        action=ConsentRecord.Action.DECIDE,
+        source=source,
+        policy_version=policy_version,
+        evidence=caller.evidence,
+    )
+    revoked = linked.revoked or (gpc is not None and gpc.revoked) or appended.revoked
+    return Written(subject, appended.state, revoked)
+
+
+def withdrawal_write(*, head: LedgerHead, caller: Caller, source: str) -> Written:
+    """Art. 7(3): one call refuses every purpose. Call inside ledger_write()."""
+    linked = subject_for_write(
+        head=head, visitor_id=caller.visitor_id, user=caller.user, evidence=caller.evidence
+    )
+    appended = subject_withdraw(
+        head=head, subject=linked.subject, source=source, evidence=caller.evidence
+    )
+    return Written(linked.subject, appended.state, linked.revoked or appended.revoked)
 
 
 def subject_withdraw(
@@ -141,21 +158,10 @@ def subject_withdraw(
     )
 
 
-def _erase_if_revoked(appended: Appended, subject: Subject, reason: str, caller: Caller) -> None:
-    """Analytics data may have reached PostHog: erase it, in this same transaction."""
-    if appended.revoked and subject_distinct_ids(subject):
-        erasure_request_create(
-            subject=subject, reason=reason, requested_by=caller.user, label=_who(caller)
-        )
-
-
-def _who(caller: Caller) -> str:
-    return f"user:{caller.user.pk}" if caller.user is not None else "visitor"
-
-
-def _payload(
-    state: ConsentState, caller: Caller, idempotency: IdempotencyClaim | None
+def consent_body(
+    *, state: ConsentState, caller: Caller, idempotency: IdempotencyClaim | None
 ) -> dict[str, Any]:
+    """The API's answer to a write; stored for replays in the write's own transaction."""
     body = consent_payload(consent_view(purposes=state.purposes, gpc=caller.evidence.gpc))
     if idempotency is not None:
         idempotency_complete(claim=idempotency, status=CREATED, body=body)
@@ -164,21 +170,21 @@ def _payload(
 
 def _record_gpc_refusal(
     *, head: LedgerHead, subject: Subject, caller: Caller, deciding: Iterable[str]
-) -> None:
+) -> Appended | None:
     """Sec-GPC: 1 refuses the purposes with no current decision that this write leaves out.
     Recorded with the visitor's write, never by a read. Call inside ledger_write()."""
     if not caller.evidence.gpc:
-        return
-    state = ConsentState.objects.filter(subject=subject).first()
-    view = consent_view(purposes=state.purposes if state else None, gpc=False)
+        return None
+    view = consent_view(purposes=subject_purposes(subject), gpc=False)
     undecided = [key for key in undecided_purposes(view) if key not in set(deciding)]
-    if undecided:
-        consent_record_append(
-            head=head,
-            subject=subject,
-            choices=dict.fromkeys(undecided, False),
-            action=ConsentRecord.Action.DECIDE,
-            source=ConsentRecord.Source.GPC,
-            policy_version=policy_snapshot().current_version,
-            evidence=caller.evidence,
-        )
+    if not undecided:
+        return None
+    return consent_record_append(
+        head=head,
+        subject=subject,
+        choices=dict.fromkeys(undecided, False),
+        action=ConsentRecord.Action.DECIDE,
+        source=ConsentRecord.Source.GPC,
+        policy_version=policy_snapshot().current_version,
+        evidence=caller.evidence,
+    )

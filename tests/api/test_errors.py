@@ -236,7 +236,7 @@ def test_an_unexpected_exception_gets_a_500_envelope_without_details(visitor):
     client.raise_request_exception = False
 
     with patch(
-        "consent_service.ledger.apis.consent_current", side_effect=RuntimeError("secret detail")
+        "consent_service.consent.apis.consent_current", side_effect=RuntimeError("secret detail")
     ):
         response = client.get(CONSENT_URL)
 

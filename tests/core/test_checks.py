@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import pytest
-from django.test import override_settings
+from django.test import modify_settings, override_settings
 
 from config.env import EnvError, env_bool, env_int, env_list
-from consent_service.core.checks import check_consent_settings, check_posthog_settings
+from consent_service.core.checks import (
+    check_apps_installed,
+    check_consent_settings,
+    check_posthog_settings,
+)
 
 
 def ids(messages) -> list[str]:
@@ -14,6 +18,13 @@ def ids(messages) -> list[str]:
 def test_default_settings_pass_the_checks():
     assert check_posthog_settings(None) == []
     assert check_consent_settings(None) == []
+    assert check_apps_installed(None) == []
+
+
+@modify_settings(INSTALLED_APPS={"remove": ["consent_service.consent"]})
+def test_the_ledger_and_erasure_without_the_consent_app_are_refused():
+    """Without it, nothing erases a deleted user: that must not pass silently."""
+    assert ids(check_apps_installed(None)) == ["consent.E010"]
 
 
 @override_settings(POSTHOG_HOST="us.i.posthog.com", POSTHOG_PERSON_PROFILES="sometimes")

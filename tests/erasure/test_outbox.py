@@ -8,9 +8,9 @@ from django.db import transaction
 from django.test import RequestFactory
 
 from consent_service.erasure.models import ErasureRequest
+from consent_service.erasure.revocation import consent_withdraw
 from consent_service.ledger.http import caller_from_request
 from consent_service.ledger.models import ConsentRecord, SubjectIdentifier
-from consent_service.ledger.services import consent_withdraw
 from tests.conftest import anonymous_id
 from tests.erasure.helpers import tracked_visitor
 
@@ -40,7 +40,7 @@ def test_a_withdrawal_rolled_back_leaves_neither_record_nor_request(
         raise RuntimeError("crash after the ledger insert, before commit")
 
     # The request is the last write of the transaction: fail there.
-    monkeypatch.setattr("consent_service.ledger.services.erasure_request_create", crash)
+    monkeypatch.setattr("consent_service.erasure.revocation.erasure_request_create", crash)
     with pytest.raises(RuntimeError):
         visitor.withdraw()
 

@@ -1,12 +1,13 @@
 """The consent API: read, decide, withdraw, history. Each view parses, calls one service,
-and shapes output; errors are raised and rendered by the one exception handler."""
+and shapes output; errors are raised and rendered by the one exception handler. The writes
+call the erasure layer's write paths, since turning analytics off erases."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -22,6 +23,7 @@ from rest_framework.views import APIView
 from consent_service.api.errors import ErrorSerializer
 from consent_service.api.security import ConsentWriteThrottle, CsrfForAllWrites
 from consent_service.core.visitor import renew_visitor_cookie, visitor_for
+from consent_service.erasure.revocation import consent_decide, consent_withdraw
 from consent_service.ledger.chain import canonical_json
 from consent_service.ledger.http import caller_from_request
 from consent_service.ledger.idempotency import (
@@ -29,20 +31,21 @@ from consent_service.ledger.idempotency import (
     idempotency_claim,
     idempotency_release,
 )
-from consent_service.ledger.models import ConsentRecord
-from consent_service.ledger.selectors import consent_payload, subject_history
+from consent_service.ledger.selectors import consent_payload
 from consent_service.ledger.serializers import (
     ConsentDecisionInputSerializer,
     ConsentRecordSerializer,
     ConsentStateSerializer,
     ConsentWithdrawInputSerializer,
 )
-from consent_service.ledger.services import (
-    consent_current,
-    consent_decide,
-    consent_withdraw,
-    subject_current,
-)
+from consent_service.ledger.services import consent_current, consent_history
+
+if TYPE_CHECKING:  # generic to the type checker only
+    from consent_service.ledger.models import ConsentRecord
+
+    HistoryApiBase = ListAPIView[ConsentRecord]
+else:
+    HistoryApiBase = ListAPIView
 
 NO_STORE = {"Cache-Control": "private, no-store"}
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -147,7 +150,7 @@ class HistoryPagination(CursorPagination):
     page_size_query_param = "page_size"
 
 
-class ConsentHistoryApi(ListAPIView[ConsentRecord]):
+class ConsentHistoryApi(HistoryApiBase):
     serializer_class = ConsentRecordSerializer
     pagination_class = HistoryPagination
 
@@ -161,10 +164,7 @@ class ConsentHistoryApi(ListAPIView[ConsentRecord]):
         return response
 
     def get_queryset(self) -> QuerySet[ConsentRecord]:
-        subject = subject_current(caller=caller_from_request(self.request._request))
-        if subject is None:
-            return ConsentRecord.objects.none()
-        return subject_history(subject)
+        return consent_history(caller=caller_from_request(self.request._request))
 
 
 def idempotent_write(

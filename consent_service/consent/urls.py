@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from consent_service.ledger.apis import ConsentApi, ConsentHistoryApi, ConsentWithdrawApi
+from consent_service.consent.apis import ConsentApi, ConsentHistoryApi, ConsentWithdrawApi
 
 urlpatterns = [
     path("consent/", ConsentApi.as_view(), name="consent"),
