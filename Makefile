@@ -53,6 +53,8 @@ run: $(STAMP) $(RUN_DIR)/secret_key $(NODE_STAMP)
 	fi; \
 	$(MANAGE) erasure_worker & \
 	children="$$children $$!"; \
+	$(MANAGE) proxy_forwarder & \
+	children="$$children $$!"; \
 	trap "kill $$children 2>/dev/null" EXIT INT TERM; \
 	$(MANAGE) runserver 127.0.0.1:$(PORT)
 

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "consent_service.ledger",
     "consent_service.client_config",
     "consent_service.proxy",
+    "consent_service.spool",
     "consent_service.erasure",
     "consent_service.consent",
 ]
@@ -95,7 +96,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL;",
+        # synchronous=NORMAL: a commit (the spool's acknowledgement) survives a crash of any
+        # process; FULL would also survive power loss, at ~15x the cost per commit.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 
 REDIS_URL = env_str("REDIS_URL")
@@ -229,6 +232,19 @@ CONSENT_PROXY_MAX_RESPONSE_BYTES = env_int("CONSENT_PROXY_MAX_RESPONSE_BYTES", 8
 CONSENT_PROXY_MAX_DEPTH = env_int("CONSENT_PROXY_MAX_DEPTH", 512)
 # Backend SDKs (posthog-python, ...) use host=<site>/<prefix>/server/<secret>; empty: no route.
 CONSENT_PROXY_SERVER_SECRET = env_secret("CONSENT_PROXY_SERVER_SECRET")
+
+# --- Spool and forwarder ----------------------------------------------------------------
+# The proxy acknowledges events once they are in the spool; `manage.py proxy_forwarder`
+# delivers them. Full (too many requests waiting, or the oldest too old): the proxy answers
+# 503 and posthog-js retries later. Nothing is dropped silently.
+CONSENT_SPOOL_MAX_REQUESTS = env_int("CONSENT_SPOOL_MAX_REQUESTS", 200_000)
+CONSENT_SPOOL_MAX_AGE_SECONDS = env_float("CONSENT_SPOOL_MAX_AGE_SECONDS", 3 * 86400.0)
+# Events PostHog refused on their own are kept this long for inspection, then deleted.
+CONSENT_SPOOL_DEAD_LETTER_DAYS = env_int("CONSENT_SPOOL_DEAD_LETTER_DAYS", 30)
+CONSENT_FORWARDER_BATCH_EVENTS = env_int("CONSENT_FORWARDER_BATCH_EVENTS", 500)
+CONSENT_FORWARDER_BATCH_BYTES = env_int("CONSENT_FORWARDER_BATCH_BYTES", 2 * 1024 * 1024)
+CONSENT_FORWARDER_LEASE_SECONDS = env_float("CONSENT_FORWARDER_LEASE_SECONDS", 60.0)
+CONSENT_FORWARDER_BACKOFF_CAP_SECONDS = env_float("CONSENT_FORWARDER_BACKOFF_CAP_SECONDS", 300.0)
 
 # --- Erasure ----------------------------------------------------------------------------
 ERASURE_BACKOFF_BASE_SECONDS = env_float("ERASURE_BACKOFF_BASE_SECONDS", 180.0)

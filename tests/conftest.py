@@ -20,7 +20,9 @@ from consent_service.ledger.identified_ids import identified_id_of_subject
 from consent_service.ledger.models import Subject
 from consent_service.ledger.policies import policy_cache_clear, purposes_ensure_defaults
 from consent_service.proxy import stats
+from consent_service.proxy.forwarder import Round, forward_round
 from consent_service.sandbox.server import SandboxServer
+from consent_service.spool.store import spool_fullness_forget
 
 TOKEN = "phc_TESTTOKEN123"
 CONFIG_URL = "/api/v1/analytics/config/"
@@ -49,12 +51,47 @@ def identified_id_of(user: Any) -> str:
     return value
 
 
+def forward_spool(worker: str = "test-forwarder") -> Round:
+    """What `manage.py proxy_forwarder --once` does: deliver what the spool holds and is due."""
+    total = Round()
+    while True:
+        result = forward_round(worker=worker)
+        total.requests += result.requests
+        total.delivered += result.delivered
+        total.dead_lettered += result.dead_lettered
+        total.dropped.update(result.dropped)
+        total.retried += result.retried
+        if not result.requests or result.retried:
+            return total
+
+
+def delivered(sandbox: SandboxServer) -> list[Any]:
+    """The events PostHog holds once the forwarder has delivered the spool."""
+    forward_spool()
+    return list(sandbox.store.events)
+
+
+def nothing_reached(sandbox: SandboxServer) -> bool:
+    """Nothing reached PostHog, even once the forwarder has delivered the spool."""
+    forward_spool()
+    return sandbox.store.requests == []
+
+
+def as_sent(event: dict[str, Any]) -> dict[str, Any]:
+    """An event without what the forwarder sets at delivery (its time, PostHog computes
+    from it, and the visitor's IP), for comparing bodies."""
+    properties = {k: v for k, v in event.get("properties", {}).items() if k != "$ip"}
+    rest = {k: v for k, v in event.items() if k not in {"timestamp", "offset", "properties"}}
+    return {**rest, "properties": properties}
+
+
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
     """Per-process caches must not carry rows of a rolled-back test into the next."""
     policy_cache_clear()
     conf.cache_clear()
     cache.clear()
+    spool_fullness_forget()
     yield
     policy_cache_clear()
 

@@ -44,6 +44,13 @@ class Conf:
     proxy_max_depth: int
     proxy_server_secret: str
     trust_client_distinct_ids: bool
+    spool_max_requests: int
+    spool_max_age_seconds: float
+    spool_dead_letter_days: int
+    forwarder_batch_events: int
+    forwarder_batch_bytes: int
+    forwarder_lease_seconds: float
+    forwarder_backoff_cap: float
     erasure_backoff_base: float
     erasure_backoff_cap: float
     erasure_lease_seconds: float
@@ -90,6 +97,13 @@ def conf() -> Conf:
         proxy_max_depth=settings.CONSENT_PROXY_MAX_DEPTH,
         proxy_server_secret=settings.CONSENT_PROXY_SERVER_SECRET,
         trust_client_distinct_ids=settings.CONSENT_TRUST_CLIENT_DISTINCT_IDS,
+        spool_max_requests=settings.CONSENT_SPOOL_MAX_REQUESTS,
+        spool_max_age_seconds=settings.CONSENT_SPOOL_MAX_AGE_SECONDS,
+        spool_dead_letter_days=settings.CONSENT_SPOOL_DEAD_LETTER_DAYS,
+        forwarder_batch_events=settings.CONSENT_FORWARDER_BATCH_EVENTS,
+        forwarder_batch_bytes=settings.CONSENT_FORWARDER_BATCH_BYTES,
+        forwarder_lease_seconds=settings.CONSENT_FORWARDER_LEASE_SECONDS,
+        forwarder_backoff_cap=settings.CONSENT_FORWARDER_BACKOFF_CAP_SECONDS,
         erasure_backoff_base=settings.ERASURE_BACKOFF_BASE_SECONDS,
         erasure_backoff_cap=settings.ERASURE_BACKOFF_CAP_SECONDS,
         erasure_lease_seconds=settings.ERASURE_LEASE_SECONDS,

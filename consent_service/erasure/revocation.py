@@ -28,6 +28,7 @@ from consent_service.ledger.services import (
     withdrawal_write,
 )
 from consent_service.ledger.visitor_consent import visitor_consent_refresh
+from consent_service.spool.store import spool_purge_subject
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -52,12 +53,14 @@ def revocation_apply(
 
     1. Its distinct_ids are refused: data may have reached PostHog under them, and PostHog
        cannot reuse a deleted id, so they never carry an event again.
-    2. An erasure request is queued (or joins the one waiting) when an id may hold data,
+    2. Its events still waiting in the spool are deleted unsent, with its dead letters.
+    3. An erasure request is queued (or joins the one waiting) when an id may hold data,
        or always when erasure was asked for (`asked`).
-    3. Every cache key of the subject is refreshed after commit, so no hot path keeps
-       forwarding under a refused id.
+    4. Every cache key of the subject is refreshed after commit, so neither the proxy nor
+       the forwarder keeps sending under a refused id.
     """
     distinct_ids_refuse(subject=subject)
+    spool_purge_subject(subject_id=subject.pk)
     request = None
     if asked or subject_distinct_ids(subject_id=subject.pk):
         request = erasure_request_create(

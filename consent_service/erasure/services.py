@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -22,6 +22,7 @@ from consent_service.erasure.models import OVERDUE_AFTER, ErasureAttempt, Erasur
 from consent_service.erasure.posthog_calls import confirm, erase
 from consent_service.ledger.pseudonymise import subject_pseudonymise
 from consent_service.posthog.client import ApiCall, Verdict
+from consent_service.spool.store import spool_oldest
 
 logger = logging.getLogger("consent_service.erasure")
 MISCONFIGURED = "configuration failure"
@@ -38,6 +39,11 @@ def erasure_claim(*, worker: str, limit: int = 10) -> list[ErasureRequest]:
     due = Q(status=ErasureRequest.Status.PENDING, next_attempt_at__lte=now) | Q(
         status=ErasureRequest.Status.IN_PROGRESS, lease_until__lt=now
     )
+    oldest = spool_oldest()
+    if oldest is not None:
+        # Events acknowledged before the request may still be on their way to PostHog;
+        # deleting first would let them recreate the person. Wait until they are out.
+        due &= Q(created_at__lte=datetime.fromtimestamp(oldest, UTC))
     with transaction.atomic():
         candidates = list(
             ErasureRequest.objects.select_for_update(skip_locked=True)

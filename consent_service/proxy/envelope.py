@@ -100,15 +100,6 @@ def rebuilt_event(
     return fresh
 
 
-def batch_document(
-    events: list[dict[str, Any]], *, token: str, sent_at: Any = None
-) -> dict[str, Any]:
-    document: dict[str, Any] = {"api_key": token, "batch": events}
-    if is_timestamp(sent_at):
-        document["sent_at"] = sent_at
-    return document
-
-
 def recording_document(events: list[dict[str, Any]], *, token: str) -> list[dict[str, Any]]:
     """/s/ takes no batch object, only an array of recordings, each with its token."""
     return [{**event, "token": token} for event in events]

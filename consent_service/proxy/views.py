@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
+from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,16 +22,18 @@ from django.views.decorators.csrf import csrf_exempt
 
 from consent_service.api.errors import ErrorBody, json_error
 from consent_service.core.conf import conf
+from consent_service.core.network import client_ip
 from consent_service.ledger.distinct_ids import distinct_id_claimable, distinct_id_is_valid
 from consent_service.proxy import stats
 from consent_service.proxy.codecs import Limits, Payload, PayloadError, decode_payload
 from consent_service.proxy.consent import caller_for, claims_bind, owners_of
 from consent_service.proxy.deadline import deadline_after, deadline_at
 from consent_service.proxy.envelope import (
-    batch_document,
+    encode_json,
     event_problem,
     flags_document,
     gzip_json,
+    is_timestamp,
     rebuilt_event,
     recording_document,
     token_of,
@@ -51,11 +55,16 @@ from consent_service.proxy.upstream import (
     response_headers,
     upstream_headers,
 )
+from consent_service.spool.store import Entry, spool_append, spool_full
 
 logger = logging.getLogger("consent_service.proxy")
 ACCEPTED = b'{"status": 1}'  # what posthog-js needs to not retry (PROTOCOL.md 2.8)
 GZIP_JSON = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
 FLAGS_ID_KEYS = ("$anon_distinct_id", "$device_id", "device_id")
+
+
+class SpoolUnavailable(Exception):
+    """The spool refused a write: nothing was acknowledged, posthog-js retries a 503."""
 
 
 @csrf_exempt
@@ -81,6 +90,9 @@ def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
         return _error(request, 504, "upstream_timeout", "PostHog did not answer in time.")
     except httpx.TransportError:
         return _error(request, 502, "upstream_unreachable", "PostHog could not be reached.")
+    except SpoolUnavailable:
+        logger.exception("proxy could not write to the spool")
+        return _error(request, 503, "spool_unavailable", "Events could not be stored; retry.")
     except DatabaseError:
         # Consent could not be read: refuse for now, and posthog-js retries a 503 later.
         logger.exception("proxy could not read consent")
@@ -100,6 +112,11 @@ def _handle(request: HttpRequest, route: Route) -> HttpResponseBase:
 
 
 def _events(request: HttpRequest, route: Route, payload: Payload) -> HttpResponse:
+    if not route.recordings and spool_full():
+        detail = "Too many events wait for PostHog; retry later."
+        response = _error(request, 503, "spool_full", detail)
+        response["Retry-After"] = "60"
+        return response
     token = conf().posthog_api_key
     screened, result = _screen(payload, token)
     if screened:
@@ -107,8 +124,10 @@ def _events(request: HttpRequest, route: Route, payload: Payload) -> HttpRespons
         result.dropped.update(gated.dropped)
         result.kept, result.stripped = gated.kept, gated.stripped
     stats.record(forwarded=len(result.kept), dropped=result.dropped, stripped=result.stripped)
-    if result.kept:
-        _send_events(request, route, result.kept, payload.envelope.get("sent_at"))
+    if result.kept and route.recordings:
+        _send_recordings(request, route, result.kept)
+    elif result.kept:
+        _spool_events(request, result.kept, payload.envelope.get("sent_at"))
     return HttpResponse(ACCEPTED, content_type="application/json")
 
 
@@ -157,18 +176,35 @@ def _gate_for_caller(
     )
 
 
-def _send_events(request: HttpRequest, route: Route, kept: list[Kept], sent_at: Any) -> None:
-    settings = conf()
-    events = [
-        rebuilt_event(entry.event, entry.distinct_id, erasable=not route.recordings)
-        for entry in kept
+def _spool_events(request: HttpRequest, kept: list[Kept], sent_at: Any) -> None:
+    """Acknowledged once the spool has them; the forwarder delivers them (forwarder.py).
+    Each event carries a uuid, so PostHog deduplicates a resend."""
+    received_at = time.time()
+    by_subject: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for entry in kept:
+        event = rebuilt_event(entry.event, entry.distinct_id)
+        event.setdefault("uuid", str(uuid.uuid4()))
+        by_subject[entry.subject_id].append(event)
+    entries = [
+        Entry(subject_id, encode_json(events).decode(), len(events))
+        for subject_id, events in by_subject.items()
     ]
-    token = settings.posthog_api_key
-    document: Any = (
-        recording_document(events, token=token)
-        if route.recordings
-        else batch_document(events, token=token, sent_at=sent_at)
-    )
+    try:
+        spool_append(
+            entries=entries,
+            received_at=received_at,
+            sent_at=sent_at if is_timestamp(sent_at) else "",
+            ip=client_ip(request),
+        )
+    except DatabaseError as exc:
+        raise SpoolUnavailable from exc
+
+
+def _send_recordings(request: HttpRequest, route: Route, kept: list[Kept]) -> None:
+    """Recordings still go at once: one /s/ request is one session's snapshot batch."""
+    settings = conf()
+    events = [rebuilt_event(entry.event, entry.distinct_id, erasable=False) for entry in kept]
+    document = recording_document(events, token=settings.posthog_api_key)
     answer = post(
         settings.posthog_host + route.upstream_path,
         content=gzip_json(document),

@@ -7,7 +7,7 @@ from django.test import override_settings
 
 from consent_service.erasure.models import ErasureRequest
 from consent_service.erasure.services import erasure_claim, erasure_process
-from tests.conftest import Visitor
+from tests.conftest import Visitor, forward_spool
 from tests.fixtures.captures import load_captures
 
 PAGEVIEW = next(c for c in load_captures() if c.run == "js/default" and c.number == 12)
@@ -22,6 +22,7 @@ def tracked_visitor(make_visitor) -> Visitor:
     with override_settings(CONSENT_TRUST_CLIENT_DISTINCT_IDS=True):
         response = visitor.client.post("/ph/i/v0/e/", PAGEVIEW.body, content_type="text/plain")
     assert response.status_code == 200
+    assert forward_spool().delivered == len(PAGEVIEW.events)
     return visitor
 
 

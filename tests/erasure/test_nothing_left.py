@@ -10,7 +10,15 @@ import pytest
 from django.test import override_settings
 
 from consent_service.ledger.models import SubjectIdentifier
-from tests.conftest import GRANT_ALL, TOKEN, Visitor, anonymous_id, identified_id_of, logged_in
+from tests.conftest import (
+    GRANT_ALL,
+    TOKEN,
+    Visitor,
+    anonymous_id,
+    forward_spool,
+    identified_id_of,
+    logged_in,
+)
 from tests.erasure.helpers import run_worker
 
 pytestmark = pytest.mark.django_db
@@ -35,6 +43,7 @@ def anonymous_event(name: str, distinct_id: str, **properties: Any) -> dict[str,
 def browse(visitor: Visitor, *events: dict[str, Any]) -> None:
     body = json.dumps({"api_key": TOKEN, "batch": list(events)})
     assert visitor.client.post("/ph/i/v0/e/", body, content_type="text/plain").status_code == 200
+    assert forward_spool().delivered == len(events)  # in PostHog before the withdrawal
 
 
 def ids_of(visitor: Visitor) -> set[str]:

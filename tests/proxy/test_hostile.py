@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 from django.test import Client, override_settings
 
-from tests.conftest import TOKEN, Visitor, anonymous_id
+from tests.conftest import (
+    TOKEN,
+    Visitor,
+    anonymous_id,
+    delivered,
+    forward_spool,
+    nothing_reached,
+)
 from tests.proxy.misbehaving import misbehaving
 
 pytestmark = pytest.mark.django_db
@@ -55,12 +62,13 @@ class People:
 def people(sandbox) -> People:
     alice, bob, withdrawn = granted(ALICE), granted(BOB), granted(WITHDRAWN)
     assert withdrawn.withdraw().status_code == 201
+    forward_spool()
     sandbox.store.clear()
     return People(alice, bob, withdrawn)
 
 
 def received(sandbox) -> list[tuple[str | None, str]]:
-    return [(e.distinct_id, e.event["event"]) for e in sandbox.store.events]
+    return [(e.distinct_id, e.event["event"]) for e in delivered(sandbox)]
 
 
 def answer_of(response: Any) -> tuple[int, bytes, tuple[tuple[str, str], ...]]:
@@ -112,7 +120,7 @@ def test_flags_of_a_caller_without_a_grant_are_answered_here(caller, sandbox, pe
     response = post(CALLERS[caller](people), body, "/ph/flags/?v=2")
 
     assert response.json()["flags"] == {}
-    assert sandbox.store.requests == []
+    assert nothing_reached(sandbox)
 
 
 FOREIGN_DISTINCT_IDS = {
@@ -156,7 +164,7 @@ def test_a_link_to_an_id_that_is_not_the_callers_is_removed_and_the_event_kept(
 
     post(people.bob.client, batch(event))
 
-    [forwarded] = sandbox.store.events
+    [forwarded] = delivered(sandbox)
     assert forwarded.distinct_id == BOB
     assert field not in forwarded.event["properties"]
     assert other not in json.dumps(forwarded.event)
@@ -172,7 +180,7 @@ def test_a_link_to_an_unbound_anonymous_id_is_kept_and_claimed(sandbox, people):
     post(people.alice.client, batch(pageview(FRESH)))  # now bob's: alice cannot use it
 
     assert received(sandbox) == [(BOB, "$identify")]
-    assert sandbox.store.events[0].event["properties"]["$anon_distinct_id"] == FRESH
+    assert delivered(sandbox)[0].event["properties"]["$anon_distinct_id"] == FRESH
 
 
 # --- P22, P23, P24: a fresh envelope -----------------------------------------------------
@@ -197,14 +205,9 @@ def test_fields_beside_the_batch_never_reach_posthog(sent_at, sandbox, people):
     assert response.json() == {"status": 1}
     assert received(sandbox) == [(BOB, "$pageview")]
     forwarded = json.loads(gzip.decompress(sandbox.store.requests[-1].body))
-    assert set(forwarded) == {"api_key", "batch"}  # no sent_at unless it is a timestamp
-
-
-def test_a_valid_sent_at_is_kept(sandbox, people):
-    post(people.bob.client, batch(pageview(BOB), sent_at="2026-12-03T10:00:00.000Z"))
-
-    forwarded = json.loads(gzip.decompress(sandbox.store.requests[-1].body))
-    assert forwarded["sent_at"] == "2026-12-03T10:00:00.000Z"
+    # No sent_at: the forwarder sends each event's time as PostHog would have computed it.
+    assert set(forwarded) == {"api_key", "batch", "historical_migration"}
+    assert forwarded["historical_migration"] is False
 
 
 @pytest.mark.parametrize("route", ["/ph/e/", "/ph/batch/", "/ph/i/v0/e/"])
@@ -219,7 +222,7 @@ def test_nameless_objects_are_dropped(route, sandbox, people):
     post(people.bob.client, batch(engage, {**pageview(BOB), "event": ""}), route)
     post(people.bob.client, json.dumps([engage]).encode(), route)
 
-    assert sandbox.store.requests == []
+    assert nothing_reached(sandbox)
 
 
 @pytest.mark.parametrize(
@@ -236,7 +239,7 @@ def test_another_projects_token_is_not_relayed(body, sandbox, people, admin_clie
     response = post(people.bob.client, body)
 
     assert response.json() == {"status": 1}
-    assert sandbox.store.requests == []
+    assert nothing_reached(sandbox)
     counts = admin_client.get("/api/v1/proxy/stats/").json()["counts"]
     assert counts["dropped.foreign_token"] >= 1
 
@@ -258,7 +261,7 @@ def test_an_event_posthog_would_refuse_is_dropped_and_the_rest_forwarded(event, 
     response = post(people.bob.client, batch(event, pageview(BOB, ok=True)))
 
     assert response.json() == {"status": 1}
-    assert [e.event["properties"].get("ok") for e in sandbox.store.events] == [True]
+    assert [e.event["properties"].get("ok") for e in delivered(sandbox)] == [True]
 
 
 @pytest.mark.parametrize("path", ["/ph/engage/", "/ph/track/", "/ph/capture/"])
@@ -266,7 +269,7 @@ def test_routes_posthog_js_does_not_use_are_refused(path, sandbox, people):
     response = post(people.bob.client, batch(pageview(BOB)), path)
 
     assert response.status_code == 404
-    assert sandbox.store.requests == []
+    assert nothing_reached(sandbox)
 
 
 # --- P25, P26: bounded parsing, invalid strings --------------------------------------------
@@ -281,7 +284,7 @@ def test_deep_nesting_is_a_fast_400(sandbox, people):
     assert response.status_code == 400
     assert response.json()["code"] == "json_too_complex"
     assert time.monotonic() - started < 1
-    assert sandbox.store.requests == []
+    assert nothing_reached(sandbox)
 
 
 def test_an_object_bomb_is_refused_while_parsing_with_bounded_memory(sandbox, people):
@@ -300,7 +303,7 @@ def test_an_object_bomb_is_refused_while_parsing_with_bounded_memory(sandbox, pe
     assert response.status_code == 400
     assert time.monotonic() - started < 1
     assert peak < 64 << 20  # the inflated body is 9 MB; its parse tree would be gigabytes
-    assert sandbox.store.requests == []
+    assert nothing_reached(sandbox)
 
 
 def test_a_lone_surrogate_is_replaced_and_the_batch_kept(sandbox, people):
@@ -313,7 +316,7 @@ def test_a_lone_surrogate_is_replaced_and_the_batch_kept(sandbox, people):
     response = post(people.bob.client, body)
 
     assert response.json() == {"status": 1}
-    first, second = (e.event for e in sandbox.store.events)
+    first, second = (e.event for e in delivered(sandbox))
     assert first["event"] == "cut\ufffd"
     assert first["properties"]["title"] == "caf\ufffd \ufffd"
     assert second["properties"]["bad"] == "\ufffd\ufffd"
@@ -324,7 +327,7 @@ def test_a_surrogate_in_an_id_is_judged_as_it_is_forwarded(sandbox, people):
 
     post(people.bob.client, b'{"api_key": "%s", "batch": [%s]}' % (TOKEN.encode(), lone.encode()))
 
-    assert sandbox.store.requests == []
+    assert nothing_reached(sandbox)
 
 
 # --- P27: what comes back is bounded -----------------------------------------------------
@@ -333,36 +336,43 @@ def test_a_surrogate_in_an_id_is_judged_as_it_is_forwarded(sandbox, people):
 @override_settings(CONSENT_PROXY_DEADLINE_SECONDS=1.0, CONSENT_PROXY_READ_TIMEOUT=5.0)
 def test_an_upstream_that_drips_is_cut_at_the_deadline(sandbox, people):
     # 5 s for the whole answer at this pace
+    flags = json.dumps({"distinct_id": BOB}).encode()
     with (
         misbehaving("drip", drip_seconds=0.1) as upstream,
         override_settings(POSTHOG_HOST=upstream.url),
     ):
         started = time.monotonic()
-        response = post(people.bob.client, batch(pageview(BOB)))
+        response = post(people.bob.client, flags, "/ph/flags/?v=2")
         elapsed = time.monotonic() - started
+        assert post(people.bob.client, batch(pageview(BOB))).status_code == 200  # spooled
+        started = time.monotonic()
+        forwarded = forward_spool()
+        forwarding = time.monotonic() - started
 
     assert response.status_code == 504
     assert response.json()["code"] == "upstream_timeout"
     assert elapsed < 1.5
+    assert (forwarded.delivered, forwarded.retried) == (0, 1)  # kept for the next round
+    assert forwarding < 1.5
 
 
 @override_settings(CONSENT_PROXY_MAX_RESPONSE_BYTES=1 << 20)
-@pytest.mark.parametrize("path", ["/ph/e/", "/ph/flags/?v=2"])
-def test_a_gzip_bomb_from_upstream_is_read_up_to_the_cap(path, sandbox, people):
-    body = (
-        batch(pageview(BOB)) if "flags" not in path else json.dumps({"distinct_id": BOB}).encode()
-    )
+def test_a_gzip_bomb_from_upstream_is_read_up_to_the_cap(sandbox, people):
+    flags = json.dumps({"distinct_id": BOB}).encode()
+    assert post(people.bob.client, batch(pageview(BOB))).status_code == 200  # spooled
     with misbehaving("bomb") as upstream, override_settings(POSTHOG_HOST=upstream.url):
         tracemalloc.start()
         try:
-            response = post(people.bob.client, body, path)
+            response = post(people.bob.client, flags, "/ph/flags/?v=2")
+            forwarded = forward_spool()
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
 
-    assert upstream.hits == 1
+    assert upstream.hits == 2  # the flags request, then the forwarder's batch
     assert response.status_code == 502
     assert response.json()["code"] == "upstream_invalid"
+    assert (forwarded.delivered, forwarded.retried) == (0, 1)
     assert peak < 16 << 20  # 64 MiB once inflated
 
 

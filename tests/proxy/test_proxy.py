@@ -16,7 +16,7 @@ from consent_service.ledger.distinct_ids import (
 )
 from consent_service.ledger.models import SubjectIdentifier
 from consent_service.sandbox.server import SandboxServer
-from tests.conftest import Visitor, anonymous_id
+from tests.conftest import Visitor, anonymous_id, as_sent, delivered, forward_spool
 from tests.fixtures.captures import Capture, load_captures
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +84,7 @@ def test_a_consented_visitors_own_anonymous_events_reach_posthog_whole(
         for e in capture.events
         if distinct_id_is_anonymous(e["properties"]["distinct_id"])
     ]
-    assert [e.event for e in sandbox.store.events] == expected
+    assert [as_sent(e.event) for e in delivered(sandbox)] == [as_sent(e) for e in expected]
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,8 @@ def test_with_the_trust_setting_client_chosen_ids_pass_too(capture, sandbox, mak
         response = send(visitor, capture)
 
     assert response.status_code == 200, response.content
-    assert [e.event for e in sandbox.store.events] == [as_forwarded(e) for e in capture.events]
+    expected = [as_sent(as_forwarded(e)) for e in capture.events]
+    assert [as_sent(e.event) for e in delivered(sandbox)] == expected
 
 
 def test_identify_to_a_client_chosen_id_is_dropped_without_the_trust_setting(sandbox, make_visitor):
@@ -110,7 +111,7 @@ def test_identify_to_a_client_chosen_id_is_dropped_without_the_trust_setting(san
     assert send(visitor, identify).json() == {"status": 1}
     send(visitor, mixed)
 
-    received = [(e.event["event"], e.distinct_id) for e in sandbox.store.events]
+    received = [(e.event["event"], e.distinct_id) for e in delivered(sandbox)]
     assert received == [("custom_event", "01a21f7b-5f17-74f3-b340-499214275eb4")]
 
 
@@ -122,6 +123,7 @@ def test_a_refusing_visitors_events_never_leave(capture, sandbox, make_visitor):
 
     assert response.status_code == 200
     assert response.json() == {"status": 1}  # posthog-js must not retry
+    assert forward_spool().requests == 0
     assert sandbox.store.requests == []
 
 
@@ -131,6 +133,7 @@ def test_a_visitor_who_never_decided_sends_nothing(capture, sandbox, make_visito
     visitor.config()
 
     assert send(visitor, capture).status_code == 200
+    assert forward_spool().requests == 0
     assert sandbox.store.requests == []
 
 
@@ -178,12 +181,13 @@ def test_the_clients_bytes_are_never_relayed(sandbox, make_visitor):
     visitor = consenting(make_visitor)
 
     send(visitor, capture)
+    forward_spool()
 
     forwarded = sandbox.store.requests[-1]
     assert forwarded.body != capture.body
     assert forwarded.query == ""  # compression=base64 no longer describes the body
     batch = json.loads(gzip.decompress(forwarded.body))["batch"]
-    assert batch == [as_forwarded(e) for e in capture.events]
+    assert [as_sent(e) for e in batch] == [as_sent(as_forwarded(e)) for e in capture.events]
 
 
 def test_consented_ids_are_bound_for_erasure(sandbox, make_visitor):
@@ -202,19 +206,20 @@ def test_a_withdrawal_between_two_requests_takes_effect_at_once(sandbox, make_vi
     capture = EVENT_CAPTURES[0]
     visitor = consenting(make_visitor)
     send(visitor, capture)
-    assert len(sandbox.store.events) == len(capture.events)
+    assert len(delivered(sandbox)) == len(capture.events)
 
     visitor.withdraw()
     response = send(visitor, capture)
 
     assert response.json() == {"status": 1}
-    assert len(sandbox.store.events) == len(capture.events)
+    assert len(delivered(sandbox)) == len(capture.events)
 
 
 def test_ids_of_a_withdrawn_visitor_stay_refused_after_a_new_grant(sandbox, make_visitor):
     capture = EVENT_CAPTURES[0]
     visitor = consenting(make_visitor)
     send(visitor, capture)
+    forward_spool()
     visitor.withdraw()
 
     consenting_again = visitor.decide({"analytics": True, "session_replay": True})
@@ -222,10 +227,10 @@ def test_ids_of_a_withdrawn_visitor_stay_refused_after_a_new_grant(sandbox, make
 
     assert consenting_again.status_code == 201
     assert response.json() == {"status": 1}
-    assert len(sandbox.store.events) == len(capture.events)
+    assert len(delivered(sandbox)) == len(capture.events)
 
 
-def test_the_proxy_makes_no_database_query_for_a_returning_visitor(
+def test_the_proxy_makes_one_insert_and_no_other_query_for_a_returning_visitor(
     sandbox, make_visitor, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
     capture = EVENT_CAPTURES[0]
@@ -233,11 +238,12 @@ def test_the_proxy_makes_no_database_query_for_a_returning_visitor(
     with django_capture_on_commit_callbacks(execute=True):
         send(visitor, capture)  # binds the ids; the commit re-fills the cache
 
-    with django_assert_num_queries(0):
+    with django_assert_num_queries(1) as queries:  # the spool's INSERT, nothing else
         response = send(visitor, capture)
+    assert queries.captured_queries[0]["sql"].startswith("INSERT INTO spool_request")
 
     assert response.status_code == 200
-    assert len(sandbox.store.events) == 2 * len(capture.events)
+    assert len(delivered(sandbox)) == 2 * len(capture.events)
 
 
 def test_static_assets_and_remote_config_are_proxied(sandbox: SandboxServer, make_visitor):
@@ -277,14 +283,14 @@ def test_past_the_cap_of_live_ids_new_ids_are_dropped_and_logged_once(
         event = {"event": "e", "properties": {"distinct_id": anonymous_id(0)}}
         post_json(visitor, event)  # an id it has: fine
 
-    assert [e.distinct_id for e in sandbox.store.events] == [anonymous_id(0)]
+    assert [e.distinct_id for e in delivered(sandbox)] == [anonymous_id(0)]
     assert len([r for r in caplog.records if "limit" in r.getMessage()]) == 1
 
     SubjectIdentifier.objects.filter(value=anonymous_id(5)).update(refused_at=timezone.now())
     cache.clear()
     post_json(visitor, {"event": "e", "properties": {"distinct_id": anonymous_id(1000)}})
 
-    assert sandbox.store.events[-1].distinct_id == anonymous_id(1000)  # refused ids stop counting
+    assert delivered(sandbox)[-1].distinct_id == anonymous_id(1000)  # refused ids stop counting
 
 
 def post_json(visitor: Visitor, event: dict[str, Any]) -> Any:

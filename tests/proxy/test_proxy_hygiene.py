@@ -11,12 +11,14 @@ import pytest
 from django.test import override_settings
 
 from consent_service.proxy.upstream import response_headers
-from tests.conftest import Visitor
+from tests.conftest import Visitor, delivered
 from tests.fixtures.captures import load_captures
 
 pytestmark = pytest.mark.django_db
 
 CAPTURE = next(c for c in load_captures() if c.run == "js/default" and c.number == 3)
+# Recordings still go to PostHog within the request (events go through the spool).
+RECORDING = next(c for c in load_captures() if c.run == "js/recording" and c.number == 12)
 
 
 @pytest.fixture
@@ -32,9 +34,41 @@ def post(
     return visitor.client.post("/ph/e/", body, content_type="text/plain", headers=headers or {})
 
 
+def record(visitor: Visitor, headers: dict[str, str] | None = None) -> Any:
+    return visitor.client.post(
+        "/ph/s/", RECORDING.body, content_type="text/plain", headers=headers or {}
+    )
+
+
+SECRETS = {
+    "Authorization": "Bearer secret",
+    "X-CSRFToken": "secret-csrf",
+    "Proxy-Authorization": "Basic secret",
+    "Connection": "keep-alive, X-Private",
+    "X-Private": "secret",
+    "X-Forwarded-For": "6.6.6.6",
+    "X-Real-IP": "6.6.6.6",
+    "User-Agent": "Mozilla/5.0 test",
+    "Referer": "http://testserver/page",
+}
+
+
+def test_events_reach_posthog_with_none_of_the_visitors_headers(sandbox, consented):
+    consented.client.cookies["sessionid"] = "secret-session"
+    assert post(consented, headers=SECRETS).status_code == 200
+
+    events = delivered(sandbox)
+
+    sent = {k.lower(): v for k, v in sandbox.store.requests[-1].headers.items()}
+    assert "secret" not in json.dumps(sent)
+    assert "x-forwarded-for" not in sent  # one batch mixes visitors: the IP is per event
+    assert sent["user-agent"] == "consent-service-forwarder"
+    assert [event.event["properties"]["$ip"] for event in events] == ["127.0.0.1"]
+
+
 def test_cookies_credentials_and_hop_by_hop_headers_never_reach_posthog(sandbox, consented):
     consented.client.cookies["sessionid"] = "secret-session"
-    response = post(
+    response = record(
         consented,
         headers={
             "Authorization": "Bearer secret",
@@ -62,10 +96,12 @@ def test_cookies_credentials_and_hop_by_hop_headers_never_reach_posthog(sandbox,
 
 @override_settings(CONSENT_TRUSTED_PROXIES=["127.0.0.0/8"])
 def test_x_forwarded_for_is_believed_only_from_trusted_proxies(sandbox, consented):
+    record(consented, headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9"})
     post(consented, headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9"})
 
     sent = {k.lower(): v for k, v in sandbox.store.requests[-1].headers.items()}
     assert sent["x-forwarded-for"] == "203.0.113.9"
+    assert delivered(sandbox)[-1].event["properties"]["$ip"] == "203.0.113.9"
 
 
 def test_set_cookie_and_hop_by_hop_headers_never_come_back():
@@ -151,7 +187,7 @@ def test_garbage_and_truncated_bodies_get_400_never_500(sandbox, consented, body
 def test_an_upstream_5xx_is_a_502_so_posthog_js_retries(sandbox, consented):
     sandbox.faults.add(503, times=1, retry_after=2)
 
-    response = post(consented)
+    response = record(consented)
 
     assert response.status_code == 502
     assert response.json()["code"] == "upstream_failed"
@@ -163,7 +199,7 @@ def test_an_upstream_timeout_is_a_504(sandbox, consented):
     # the test ends.
     sandbox.faults.add(503, times=1, latency_ms=1500)
 
-    response = post(consented)
+    response = record(consented)
 
     assert response.status_code == 504
     assert response.json()["code"] == "upstream_timeout"
@@ -172,7 +208,7 @@ def test_an_upstream_timeout_is_a_504(sandbox, consented):
 def test_a_reset_connection_is_a_502(sandbox, consented):
     sandbox.faults.add(drop=True, times=3)
 
-    response = post(consented)
+    response = record(consented)
 
     assert response.status_code == 502
     assert response.json()["code"] == "upstream_unreachable"
@@ -180,4 +216,4 @@ def test_a_reset_connection_is_a_502(sandbox, consented):
 
 @override_settings(POSTHOG_HOST="http://127.0.0.1:9")
 def test_an_unreachable_posthog_is_a_502(sandbox, consented):
-    assert post(consented).status_code == 502
+    assert record(consented).status_code == 502

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections
+
+from consent_service.proxy.forwarder import dead_letters_cleanup, forward_round
+
+logger = logging.getLogger("consent_service.proxy.forwarder")
+CLEANUP_EVERY_SECONDS = 3600.0
+
+
+class Command(BaseCommand):
+    help = "Deliver the spool to PostHog until stopped (--once: what is due now, then exit)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--once", action="store_true", help="Drain what is due and exit.")
+        parser.add_argument("--batch", type=int, default=200, help="Requests claimed at a time.")
+        parser.add_argument("--idle", type=float, default=0.2, help="Seconds to wait when idle.")
+        parser.add_argument("--name", default="", help="Forwarder name, for leases and logs.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        worker = options["name"] or f"{socket.gethostname()}:{os.getpid()}"
+        delivered, cleaned_at = 0, 0.0
+        while not stop.is_set():
+            close_old_connections()
+            result = forward_round(worker=worker, limit=options["batch"])
+            delivered += result.delivered
+            if result.requests:
+                _log(result)
+            if time.monotonic() - cleaned_at > CLEANUP_EVERY_SECONDS:
+                dead_letters_cleanup()
+                cleaned_at = time.monotonic()
+            if result.requests and not result.retried:
+                continue  # more may be due at once
+            if options["once"]:
+                break
+            stop.wait(options["idle"])
+        self.stdout.write(f"forwarder {worker}: {delivered} events delivered")
+
+
+def _log(result: Any) -> None:
+    logger.info(
+        "forwarded %d requests: %d delivered, %d dead-lettered, dropped %s, %d to retry",
+        result.requests,
+        result.delivered,
+        result.dead_lettered,
+        dict(result.dropped) or "none",
+        result.retried,
+    )
