@@ -250,8 +250,9 @@ CONSENT_FORWARDER_BACKOFF_CAP_SECONDS = env_float("CONSENT_FORWARDER_BACKOFF_CAP
 ERASURE_BACKOFF_BASE_SECONDS = env_float("ERASURE_BACKOFF_BASE_SECONDS", 180.0)
 ERASURE_BACKOFF_CAP_SECONDS = env_float("ERASURE_BACKOFF_CAP_SECONDS", 6 * 3600.0)
 ERASURE_LEASE_SECONDS = env_float("ERASURE_LEASE_SECONDS", 300.0)
-# Events already in flight through the proxy when consent was withdrawn must land before
-# the deletion, or they would recreate the person: wait out the proxy timeout and cache.
+# Recordings (sent within the request) and the server-side helpers' events in flight when
+# consent was withdrawn must land before the deletion, or they would recreate the person:
+# wait out the proxy timeout. Spooled events: the worker waits for the spool instead.
 ERASURE_DELAY_SECONDS = env_float(
     "ERASURE_DELAY_SECONDS",
     CONSENT_PROXY_READ_TIMEOUT,

@@ -1,0 +1,130 @@
+"""Forwarders on PostgreSQL: two share the spool, and one killed mid-batch loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+
+from consent_service.proxy.forwarder import forward_round
+from consent_service.spool.models import SpooledRequest
+from consent_service.spool.store import Entry, spool_append
+from tests.conftest import TOKEN, Visitor, anonymous_id, forward_spool
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("postgres_only", "ledger_defaults", "flushable_ledger"),
+]
+ROOT = Path(__file__).resolve().parents[2]
+VISITOR_ID = anonymous_id("spooled")
+
+
+def spooled(requests: int, per_request: int = 5) -> set[str]:
+    """A consented visitor whose id is bound, and `requests` spooled requests of events."""
+    visitor = Visitor()
+    assert visitor.decide({"analytics": True}).status_code == 201
+    event = {"event": "$pageview", "properties": {"distinct_id": VISITOR_ID}}
+    body = json.dumps({"api_key": TOKEN, "batch": [event]})
+    assert visitor.client.post("/ph/e/", body, content_type="text/plain").status_code == 200
+    subject_id = SpooledRequest.objects.get().subject_id
+    SpooledRequest.objects.all().delete()
+    uuids: set[str] = set()
+    for _ in range(requests):
+        events = [_event(uuids) for _ in range(per_request)]
+        entry = Entry(subject_id, json.dumps(events), per_request)
+        spool_append(entries=[entry], received_at=time.time(), sent_at="", ip="198.51.100.7")
+    return uuids
+
+
+def _event(uuids: set[str]) -> dict[str, object]:
+    value = str(uuid.uuid4())
+    uuids.add(value)
+    properties = {"distinct_id": VISITOR_ID}
+    return {"event": "e", "uuid": value, "distinct_id": VISITOR_ID, "properties": properties}
+
+
+def drain(worker: str) -> int:
+    delivered = 0
+    try:
+        while (result := forward_round(worker=worker, limit=20)).requests:
+            delivered += result.delivered
+    finally:
+        connection.close()
+    return delivered
+
+
+def test_two_forwarders_drain_10000_events_each_delivered_once(sandbox):
+    uuids = spooled(2000)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        counts = list(pool.map(drain, ["forwarder-a", "forwarder-b"]))
+
+    assert sum(counts) == 10_000
+    assert all(count > 0 for count in counts)  # both took part
+    arrived = Counter(event.event["uuid"] for event in sandbox.store.events)
+    assert set(arrived) == uuids
+    assert max(arrived.values()) == 1  # SKIP LOCKED: no request was sent twice
+    assert SpooledRequest.objects.count() == 0
+
+
+def test_a_forwarder_killed_mid_batch_loses_nothing_and_resends_only_same_uuids(sandbox):
+    uuids = spooled(40)
+    sandbox.faults.add(None, times=1, latency_ms=3000, path_prefix="/batch/")
+    victim = subprocess.Popen(
+        [sys.executable, "manage.py", "proxy_forwarder", "--name", "victim"],
+        cwd=ROOT,
+        env=forwarder_env(sandbox.url, lease_seconds=1),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: any(r.path == "/batch/" for r in sandbox.store.requests) or _leased())
+        time.sleep(0.5)  # inside its slow POST
+        victim.send_signal(signal.SIGKILL)
+    finally:
+        victim.wait(timeout=10)
+
+    assert SpooledRequest.objects.filter(leased_by="victim").exists()  # nothing settled
+    time.sleep(1.1)  # its lease runs out
+    with override_settings(CONSENT_FORWARDER_LEASE_SECONDS=1):
+        forward_spool("rescuer")
+
+    time.sleep(3)  # the victim's slow request may still land: a resend, same uuids
+    arrived = Counter(event.event["uuid"] for event in sandbox.store.events)
+    assert set(arrived) == uuids
+    assert SpooledRequest.objects.count() == 0
+
+
+def _leased() -> bool:
+    return SpooledRequest.objects.filter(leased_by="victim").exists()
+
+
+def forwarder_env(sandbox_url: str, lease_seconds: int) -> dict[str, str]:
+    database = connection.settings_dict
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "POSTHOG_API_KEY": TOKEN,
+        "POSTHOG_HOST": sandbox_url,
+        "CONSENT_FORWARDER_LEASE_SECONDS": str(lease_seconds),
+    }
+
+
+def wait_until(condition, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)

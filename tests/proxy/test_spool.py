@@ -1,0 +1,173 @@
+"""The proxy answers from the spool and the forwarder delivers (RELIABILITY.md S01-S06),
+against the PostHog-faithful sandbox on loopback."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from consent_service.erasure.models import ErasureRequest
+from consent_service.erasure.services import erasure_claim
+from consent_service.ledger.models import SubjectIdentifier
+from consent_service.spool.models import DeadLetter, SpooledRequest
+from consent_service.spool.store import Entry, spool_append, spool_fullness_forget
+from tests.conftest import TOKEN, Visitor, anonymous_id, delivered, forward_spool
+
+pytestmark = pytest.mark.django_db
+NO_WAIT = override_settings(CONSENT_FORWARDER_BACKOFF_CAP_SECONDS=0)
+
+
+def pageview(distinct_id: str, **extra: Any) -> dict[str, Any]:
+    return {"event": "$pageview", "properties": {"distinct_id": distinct_id}, **extra}
+
+
+def send(visitor: Visitor, *events: dict[str, Any], **headers: str) -> Any:
+    body = json.dumps({"api_key": TOKEN, "batch": list(events)})
+    return visitor.client.post("/ph/e/", body, content_type="text/plain", headers=headers)
+
+
+def consented() -> Visitor:
+    visitor = Visitor()
+    assert visitor.decide({"analytics": True}).status_code == 201
+    return visitor
+
+
+def test_the_answer_comes_before_posthog_sees_anything(sandbox):
+    visitor = consented()
+
+    response = send(visitor, pageview(anonymous_id("a")))
+
+    assert response.json() == {"status": 1}
+    assert sandbox.store.requests == []
+    assert SpooledRequest.objects.get().event_count == 1
+    assert [e.distinct_id for e in delivered(sandbox)] == [anonymous_id("a")]
+    assert SpooledRequest.objects.count() == 0
+
+
+@NO_WAIT
+def test_acknowledged_events_arrive_after_posthog_answered_503_for_a_while(sandbox):
+    visitor = consented()
+    for n in range(3):
+        assert (
+            send(
+                visitor,
+                pageview(anonymous_id("a"), uuid=f"0190{n:04d}-0000-7000-8000-000000000000"),
+            ).status_code
+            == 200
+        )
+    sandbox.faults.add(503, times=4)
+
+    rounds = [forward_spool() for _ in range(5)]
+
+    assert [r.retried for r in rounds[:4]] == [3, 3, 3, 3]  # kept every time
+    assert rounds[4].delivered == 3
+    assert len(sandbox.store.events) == 3
+    assert SpooledRequest.objects.count() == 0
+
+
+def test_a_retry_waits_at_least_what_retry_after_asks(sandbox):
+    visitor = consented()
+    send(visitor, pageview(anonymous_id("a")))
+    sandbox.faults.add(429, times=1, retry_after=120)
+
+    assert forward_spool().retried == 1
+
+    row = SpooledRequest.objects.get()
+    assert row.next_attempt_at - time.time() > 110
+    assert row.attempts == 1 and "429" in row.last_error
+    assert forward_spool().requests == 0  # not due yet
+
+
+def test_a_withdrawal_between_acknowledgement_and_delivery_sends_nothing(sandbox):
+    visitor = consented()
+    send(visitor, pageview(anonymous_id("a")))
+
+    assert visitor.withdraw().status_code == 201
+
+    assert SpooledRequest.objects.count() == 0  # purged with the withdrawal
+    assert delivered(sandbox) == []
+
+
+def test_events_judged_before_a_withdrawal_and_stored_after_it_are_dropped_at_delivery(sandbox):
+    """A request the gate judged just before the withdrawal committed spools after it."""
+    visitor = consented()
+    send(visitor, pageview(anonymous_id("a")))
+    forward_spool()
+    judged = json.dumps(
+        [
+            {
+                "event": "late",
+                "distinct_id": anonymous_id("a"),
+                "properties": {"distinct_id": anonymous_id("a")},
+                "uuid": "01900000-0000-7000-8000-00000000000a",
+            }
+        ]
+    )
+    visitor.withdraw()
+    subject_id = SubjectIdentifier.objects.get(value=anonymous_id("a")).subject_id
+    spool_append(entries=[Entry(subject_id, judged, 1)], received_at=time.time(), sent_at="", ip="")
+
+    result = forward_spool()
+
+    assert (result.delivered, dict(result.dropped)) == (0, {"id_refused": 1})
+    assert [e.event["event"] for e in sandbox.store.events] == ["$pageview"]
+
+
+@override_settings(CONSENT_SPOOL_MAX_REQUESTS=2)
+def test_a_full_spool_answers_503_and_takes_events_again_once_drained(sandbox):
+    visitor = consented()
+    assert send(visitor, pageview(anonymous_id("a"))).status_code == 200
+    assert send(visitor, pageview(anonymous_id("a"))).status_code == 200
+    spool_fullness_forget()
+
+    full = send(visitor, pageview(anonymous_id("a")))
+
+    assert full.status_code == 503
+    assert full.json()["code"] == "spool_full"
+    assert full["Retry-After"] == "60"
+    forward_spool()
+    spool_fullness_forget()
+    assert send(visitor, pageview(anonymous_id("a"))).status_code == 200
+    assert len(delivered(sandbox)) == 3
+
+
+@override_settings(CONSENT_SPOOL_MAX_AGE_SECONDS=60)
+def test_a_spool_whose_oldest_request_waits_too_long_is_full(sandbox):
+    visitor = consented()
+    send(visitor, pageview(anonymous_id("a")))
+    SpooledRequest.objects.update(received_at=time.time() - 120)
+    spool_fullness_forget()
+
+    assert send(visitor, pageview(anonymous_id("a"))).status_code == 503
+
+
+def test_the_erasure_worker_waits_until_the_spool_holds_nothing_older_than_the_request(sandbox):
+    leaving, staying = consented(), consented()
+    send(leaving, pageview(anonymous_id("leaving")))
+    forward_spool()
+    send(staying, pageview(anonymous_id("staying")))  # acknowledged, not yet delivered
+    leaving.withdraw()
+    ErasureRequest.objects.update(next_attempt_at=ErasureRequest.objects.get().created_at)
+
+    assert erasure_claim(worker="w") == []
+
+    forward_spool()
+    assert [r.reason for r in erasure_claim(worker="w")] == ["withdrawal"]
+
+
+def test_dead_letters_of_an_erased_subject_are_purged(sandbox):
+    visitor = consented()
+    send(visitor, pageview(anonymous_id("a")))
+    forward_spool()
+    subject_id = SubjectIdentifier.objects.get(value=anonymous_id("a")).subject_id
+    DeadLetter.objects.create(
+        received_at=0, subject_id=subject_id, event="{}", status_code=400, reason="x"
+    )
+
+    visitor.withdraw()
+
+    assert DeadLetter.objects.count() == 0
