@@ -237,6 +237,10 @@ CONSENT_PROXY_SERVER_SECRET = env_secret("CONSENT_PROXY_SERVER_SECRET")
 # The proxy acknowledges events once they are in the spool; `manage.py proxy_forwarder`
 # delivers them. Full (too many requests waiting, or the oldest too old): the proxy answers
 # 503 and posthog-js retries later. Nothing is dropped silently.
+# database (default): the service's own database. redis: a Redis stream at
+# CONSENT_SPOOL_REDIS_URL shared by several hosts; only with Redis persistence (AOF) on.
+CONSENT_SPOOL_BACKEND = env_str("CONSENT_SPOOL_BACKEND", "database")
+CONSENT_SPOOL_REDIS_URL = env_str("CONSENT_SPOOL_REDIS_URL")
 CONSENT_SPOOL_MAX_REQUESTS = env_int("CONSENT_SPOOL_MAX_REQUESTS", 200_000)
 CONSENT_SPOOL_MAX_AGE_SECONDS = env_float("CONSENT_SPOOL_MAX_AGE_SECONDS", 3 * 86400.0)
 # Events PostHog refused on their own are kept this long for inspection, then deleted.

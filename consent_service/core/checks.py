@@ -116,3 +116,19 @@ def check_apps_installed(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
             id="consent.E010",
         )
     ]
+
+
+@register()
+def check_spool_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    backend = settings.CONSENT_SPOOL_BACKEND
+    if backend not in {"database", "redis"}:
+        return [Error("CONSENT_SPOOL_BACKEND must be database or redis.", id="consent.E011")]
+    if backend == "redis" and not settings.CONSENT_SPOOL_REDIS_URL:
+        return [
+            Error(
+                "CONSENT_SPOOL_BACKEND=redis needs CONSENT_SPOOL_REDIS_URL (REDIS_URL is not "
+                "used: a cache Redis without persistence would lose acknowledged events).",
+                id="consent.E012",
+            )
+        ]
+    return []

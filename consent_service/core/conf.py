@@ -44,6 +44,8 @@ class Conf:
     proxy_max_depth: int
     proxy_server_secret: str
     trust_client_distinct_ids: bool
+    spool_backend: str
+    spool_redis_url: str
     spool_max_requests: int
     spool_max_age_seconds: float
     spool_dead_letter_days: int
@@ -97,6 +99,8 @@ def conf() -> Conf:
         proxy_max_depth=settings.CONSENT_PROXY_MAX_DEPTH,
         proxy_server_secret=settings.CONSENT_PROXY_SERVER_SECRET,
         trust_client_distinct_ids=settings.CONSENT_TRUST_CLIENT_DISTINCT_IDS,
+        spool_backend=settings.CONSENT_SPOOL_BACKEND,
+        spool_redis_url=settings.CONSENT_SPOOL_REDIS_URL,
         spool_max_requests=settings.CONSENT_SPOOL_MAX_REQUESTS,
         spool_max_age_seconds=settings.CONSENT_SPOOL_MAX_AGE_SECONDS,
         spool_dead_letter_days=settings.CONSENT_SPOOL_DEAD_LETTER_DAYS,

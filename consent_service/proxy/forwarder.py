@@ -55,7 +55,7 @@ HEADERS = {
 
 @dataclass(frozen=True)
 class Outgoing:
-    request_id: int
+    request_id: int | str
     received_at: float
     subject_id: int
     body: bytes  # the event as sent, JSON
@@ -101,14 +101,16 @@ def forward_round(*, worker: str, limit: int = 200) -> Round:
     if retry is not None and failed:
         attempts = max(row.attempts for row in claimed if row.id in failed)
         delay = max(_backoff(attempts + 1), retry.retry_after)
-        spool_retry(ids=failed, delay=delay, error=retry.error)
+        spool_retry(
+            claimed=[row for row in claimed if row.id in failed], delay=delay, error=retry.error
+        )
         result.retried = len(failed)
         logger.warning("forwarder: %d requests wait %.1fs: %s", len(failed), delay, retry.error)
-    spool_done(ids=[row.id for row in claimed if row.id not in failed])
+    spool_done(claimed=[row for row in claimed if row.id not in failed])
     return result
 
 
-def _unsettled(outgoing: list[Outgoing], handled: list[Outgoing]) -> set[int]:
+def _unsettled(outgoing: list[Outgoing], handled: list[Outgoing]) -> set[int | str]:
     """Requests with an event neither delivered nor dead-lettered (dropped ones never
     made `outgoing`): they stay in the spool."""
     done = Counter(item.request_id for item in handled)

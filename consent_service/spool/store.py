@@ -1,35 +1,30 @@
-"""The spool in the service's own database.
+"""The spool's one entry point: the proxy appends, the forwarder claims and settles, erasure
+purges. `CONSENT_SPOOL_BACKEND` picks where it lives:
 
-The request path appends with one raw INSERT (no ORM: it runs on every proxied request)
-and answers once it commits: on SQLite in WAL mode with synchronous=NORMAL a commit
-survives a SIGKILL of any of our processes; surviving power loss is the database's own
-setting (PostgreSQL `synchronous_commit=on`, SQLite `synchronous=FULL`).
+- `database` (default): the service's own database (database.py). One host, or several
+  hosts sharing a PostgreSQL database.
+- `redis`: a Redis stream (redis_streams.py) at `CONSENT_SPOOL_REDIS_URL`, for several
+  hosts and forwarders; only with Redis persistence on (AOF), or a restart loses it.
 
-Forwarders claim due rows under a lease: `FOR UPDATE SKIP LOCKED` lets several claim side
-by side on PostgreSQL; SQLite's IMMEDIATE transactions serialise the claims."""
+Dead letters stay in the database whatever the backend: they are rare and inspected there.
+"""
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
-from django.db import connections, router, transaction
-from django.db.models import F
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils import timezone
 
 from consent_service.core.conf import conf
-from consent_service.spool.models import DeadLetter, SpooledRequest
+from consent_service.spool.models import DeadLetter
 
-_TABLE = SpooledRequest._meta.db_table
-_INSERT = (
-    f"INSERT INTO {_TABLE} (received_at, sent_at, ip, subject_id, event_count, events,"
-    " attempts, next_attempt_at, leased_by, last_error) VALUES (%s, %s, %s, %s, %s, %s, 0, %s,"
-    " '', '')"
-)
-_COUNTS = f"SELECT COUNT(*), MIN(received_at) FROM {_TABLE}"
-FULLNESS_CHECK_SECONDS = 1.0  # a COUNT per process per second, not per request
+FULLNESS_CHECK_SECONDS = 1.0  # a count per process per second, not per request
 
 
 @dataclass(frozen=True)
@@ -43,7 +38,9 @@ class Entry:
 
 @dataclass(frozen=True)
 class Claimed:
-    id: int
+    """A spooled request leased to one forwarder. `id`: the backend's key for it."""
+
+    id: int | str
     received_at: float
     sent_at: str
     ip: str
@@ -63,18 +60,74 @@ class Refused:
     reason: str
 
 
+class Backend(Protocol):
+    def append(self, *, entries: list[Entry], received_at: float, sent_at: str, ip: str) -> None:
+        """Durable when it returns: the proxy acknowledges right after."""
+
+    def counts(self) -> tuple[int, float | None]:
+        """Requests waiting, and when the oldest was received (epoch seconds)."""
+
+    def claim(self, *, worker: str, limit: int, lease_seconds: float) -> list[Claimed]:
+        """Due requests, and those whose forwarder died (lease expired), leased to `worker`."""
+
+    def done(self, *, claimed: list[Claimed]) -> None:
+        """Delivered, dropped or dead-lettered: gone."""
+
+    def retry(self, *, claimed: list[Claimed], delay: float, error: str) -> None:
+        """Not delivered this time: due again after `delay` seconds, attempt counted."""
+
+    def purge_subject(self, *, subject_id: int) -> int:
+        """Erasure: the subject's waiting requests go, unsent. Returns how many."""
+
+
+@functools.cache
+def backend() -> Backend:
+    if conf().spool_backend == "redis":
+        from consent_service.spool.redis_streams import RedisStreamBackend
+
+        return RedisStreamBackend(conf().spool_redis_url)
+    from consent_service.spool.database import DatabaseBackend
+
+    return DatabaseBackend()
+
+
+@receiver(setting_changed)
+def _reset_backend(**kwargs: object) -> None:
+    backend.cache_clear()
+
+
 def spool_append(*, entries: list[Entry], received_at: float, sent_at: str, ip: str) -> None:
-    rows = [
-        (received_at, sent_at, ip, e.subject_id, e.event_count, e.events, received_at)
-        for e in entries
-    ]
-    alias = router.db_for_write(SpooledRequest)
-    if len(rows) == 1:  # the browser's case: one statement, its own commit
-        with connections[alias].cursor() as cursor:
-            cursor.execute(_INSERT, rows[0])
-        return
-    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
-        cursor.executemany(_INSERT, rows)
+    backend().append(entries=entries, received_at=received_at, sent_at=sent_at, ip=ip)
+
+
+def spool_counts() -> tuple[int, float | None]:
+    return backend().counts()
+
+
+def spool_oldest() -> float | None:
+    """When the oldest waiting request was received (epoch seconds), None when empty."""
+    return spool_counts()[1]
+
+
+def spool_claim(*, worker: str, limit: int, lease_seconds: float) -> list[Claimed]:
+    return backend().claim(worker=worker, limit=limit, lease_seconds=lease_seconds)
+
+
+def spool_done(*, claimed: list[Claimed]) -> None:
+    if claimed:
+        backend().done(claimed=claimed)
+
+
+def spool_retry(*, claimed: list[Claimed], delay: float, error: str) -> None:
+    if claimed:
+        backend().retry(claimed=claimed, delay=delay, error=error)
+
+
+def spool_purge_subject(*, subject_id: int) -> int:
+    """Erasure: the subject's waiting events and dead letters go, unsent."""
+    waiting = backend().purge_subject(subject_id=subject_id)
+    dead, _ = DeadLetter.objects.filter(subject_id=subject_id).delete()
+    return waiting + dead
 
 
 @dataclass
@@ -103,51 +156,6 @@ def spool_fullness_forget() -> None:
     _fullness.checked_at = 0.0
 
 
-def spool_counts() -> tuple[int, float | None]:
-    """Requests waiting, and when the oldest was received (epoch seconds)."""
-    alias = router.db_for_read(SpooledRequest)
-    with connections[alias].cursor() as cursor:
-        cursor.execute(_COUNTS)
-        depth, oldest = cursor.fetchone()
-    return int(depth), oldest
-
-
-def spool_claim(*, worker: str, limit: int, lease_seconds: float) -> list[Claimed]:
-    """Due rows, and rows whose forwarder died (lease expired), leased to `worker`."""
-    now = time.time()
-    alias = router.db_for_write(SpooledRequest)
-    due = SpooledRequest.objects.using(alias).filter(next_attempt_at__lte=now)
-    with transaction.atomic(using=alias):
-        rows = list(
-            due.exclude(lease_until__gt=now)
-            .select_for_update(skip_locked=True)
-            .order_by("id")
-            .values_list("id", "received_at", "sent_at", "ip", "subject_id", "events", "attempts")[
-                :limit
-            ]
-        )
-        SpooledRequest.objects.using(alias).filter(id__in=[row[0] for row in rows]).update(
-            lease_until=now + lease_seconds, leased_by=worker
-        )
-    return [Claimed(*row) for row in rows]
-
-
-def spool_done(*, ids: Iterable[int]) -> None:
-    """Delivered, dropped or dead-lettered: gone from the spool."""
-    SpooledRequest.objects.filter(id__in=list(ids)).delete()
-
-
-def spool_retry(*, ids: Iterable[int], delay: float, error: str) -> None:
-    """Not delivered this time: due again after `delay` seconds, attempt counted."""
-    SpooledRequest.objects.filter(id__in=list(ids)).update(
-        attempts=F("attempts") + 1,
-        next_attempt_at=time.time() + delay,
-        lease_until=None,
-        leased_by="",
-        last_error=error[:1000],
-    )
-
-
 def spool_dead_letter(*, refused: list[Refused]) -> None:
     DeadLetter.objects.bulk_create(
         DeadLetter(
@@ -159,18 +167,6 @@ def spool_dead_letter(*, refused: list[Refused]) -> None:
         )
         for item in refused
     )
-
-
-def spool_purge_subject(*, subject_id: int) -> int:
-    """Erasure: the subject's waiting events and dead letters go, unsent."""
-    waiting, _ = SpooledRequest.objects.filter(subject_id=subject_id).delete()
-    dead, _ = DeadLetter.objects.filter(subject_id=subject_id).delete()
-    return waiting + dead
-
-
-def spool_oldest() -> float | None:
-    """When the oldest waiting request was received (epoch seconds), None when empty."""
-    return spool_counts()[1]
 
 
 def dead_letters_expire(*, older_than_days: int) -> int:

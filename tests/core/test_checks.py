@@ -8,6 +8,7 @@ from consent_service.core.checks import (
     check_apps_installed,
     check_consent_settings,
     check_posthog_settings,
+    check_spool_settings,
 )
 
 
@@ -19,6 +20,16 @@ def test_default_settings_pass_the_checks():
     assert check_posthog_settings(None) == []
     assert check_consent_settings(None) == []
     assert check_apps_installed(None) == []
+    assert check_spool_settings(None) == []
+
+
+@pytest.mark.parametrize(
+    ("backend", "url", "expected"),
+    [("kafka", "", ["consent.E011"]), ("redis", "", ["consent.E012"]), ("redis", "redis://r", [])],
+)
+def test_the_spool_backend_is_checked(backend, url, expected):
+    with override_settings(CONSENT_SPOOL_BACKEND=backend, CONSENT_SPOOL_REDIS_URL=url):
+        assert ids(check_spool_settings(None)) == expected
 
 
 @modify_settings(INSTALLED_APPS={"remove": ["consent_service.consent"]})

@@ -5,20 +5,45 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 from django.test import override_settings
 
 from consent_service.erasure.models import ErasureRequest
 from consent_service.erasure.services import erasure_claim
 from consent_service.ledger.models import SubjectIdentifier
 from consent_service.spool.models import DeadLetter, SpooledRequest
-from consent_service.spool.store import Entry, spool_append, spool_fullness_forget
+from consent_service.spool.redis_streams import RECEIVED, STREAM
+from consent_service.spool.store import Entry, spool_append, spool_counts, spool_fullness_forget
 from tests.conftest import TOKEN, Visitor, anonymous_id, delivered, forward_spool
 
 pytestmark = pytest.mark.django_db
 NO_WAIT = override_settings(CONSENT_FORWARDER_BACKOFF_CAP_SECONDS=0)
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture(autouse=True, params=["database", "redis"])
+def backend(request) -> Iterator[str]:
+    """Every test here runs against each spool backend (Redis: the machine's own)."""
+    if request.param == "database":
+        yield "database"
+        return
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip(f"needs Redis at {REDIS_URL}")
+    client.delete(STREAM, RECEIVED)
+    with override_settings(CONSENT_SPOOL_BACKEND="redis", CONSENT_SPOOL_REDIS_URL=REDIS_URL):
+        yield "redis"
+    client.delete(STREAM, RECEIVED)
+
+
+def waiting() -> int:
+    return spool_counts()[0]
 
 
 def pageview(distinct_id: str, **extra: Any) -> dict[str, Any]:
@@ -43,9 +68,9 @@ def test_the_answer_comes_before_posthog_sees_anything(sandbox):
 
     assert response.json() == {"status": 1}
     assert sandbox.store.requests == []
-    assert SpooledRequest.objects.get().event_count == 1
+    assert waiting() == 1
     assert [e.distinct_id for e in delivered(sandbox)] == [anonymous_id("a")]
-    assert SpooledRequest.objects.count() == 0
+    assert waiting() == 0
 
 
 @NO_WAIT
@@ -66,20 +91,22 @@ def test_acknowledged_events_arrive_after_posthog_answered_503_for_a_while(sandb
     assert [r.retried for r in rounds[:4]] == [3, 3, 3, 3]  # kept every time
     assert rounds[4].delivered == 3
     assert len(sandbox.store.events) == 3
-    assert SpooledRequest.objects.count() == 0
+    assert waiting() == 0
 
 
-def test_a_retry_waits_at_least_what_retry_after_asks(sandbox):
+def test_a_retry_waits_at_least_what_retry_after_asks(sandbox, backend):
     visitor = consented()
     send(visitor, pageview(anonymous_id("a")))
     sandbox.faults.add(429, times=1, retry_after=120)
 
     assert forward_spool().retried == 1
 
-    row = SpooledRequest.objects.get()
-    assert row.next_attempt_at - time.time() > 110
-    assert row.attempts == 1 and "429" in row.last_error
     assert forward_spool().requests == 0  # not due yet
+    assert waiting() == 1
+    if backend == "database":
+        row = SpooledRequest.objects.get()
+        assert row.next_attempt_at - time.time() > 110
+        assert row.attempts == 1 and "429" in row.last_error
 
 
 def test_a_withdrawal_between_acknowledgement_and_delivery_sends_nothing(sandbox):
@@ -88,7 +115,7 @@ def test_a_withdrawal_between_acknowledgement_and_delivery_sends_nothing(sandbox
 
     assert visitor.withdraw().status_code == 201
 
-    assert SpooledRequest.objects.count() == 0  # purged with the withdrawal
+    assert waiting() == 0  # purged with the withdrawal
     assert delivered(sandbox) == []
 
 
@@ -138,8 +165,8 @@ def test_a_full_spool_answers_503_and_takes_events_again_once_drained(sandbox):
 @override_settings(CONSENT_SPOOL_MAX_AGE_SECONDS=60)
 def test_a_spool_whose_oldest_request_waits_too_long_is_full(sandbox):
     visitor = consented()
-    send(visitor, pageview(anonymous_id("a")))
-    SpooledRequest.objects.update(received_at=time.time() - 120)
+    old = Entry(subject_id=1, events="[]", event_count=0)
+    spool_append(entries=[old], received_at=time.time() - 120, sent_at="", ip="")
     spool_fullness_forget()
 
     assert send(visitor, pageview(anonymous_id("a"))).status_code == 503
