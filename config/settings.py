@@ -233,6 +233,10 @@ CONSENT_PROXY_MAX_DEPTH = env_int("CONSENT_PROXY_MAX_DEPTH", 512)
 # Backend SDKs (posthog-python, ...) use host=<site>/<prefix>/server/<secret>; empty: no route.
 CONSENT_PROXY_SERVER_SECRET = env_secret("CONSENT_PROXY_SERVER_SECRET")
 
+# Middleware for /ph/ when config/wsgi.py serves it through proxy_fast_path: the proxy view
+# is CSRF-exempt and reads only its own signed visitor cookie.
+CONSENT_PROXY_MIDDLEWARE = ["consent_service.core.middleware.RequestIdMiddleware"]
+
 # --- Spool and forwarder ----------------------------------------------------------------
 # The proxy acknowledges events once they are in the spool; `manage.py proxy_forwarder`
 # delivers them. Full (too many requests waiting, or the oldest too old): the proxy answers
