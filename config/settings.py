@@ -123,6 +123,15 @@ else:
         }
     }
 
+# Consent kept in each process's memory too, dropped whenever this host's generation file
+# changes (consent_service/ledger/local_cache.py). One host only: off with REDIS_URL.
+CONSENT_PROCESS_CACHE_FILE = (
+    ""
+    if REDIS_URL
+    else env_str("CONSENT_PROCESS_CACHE_FILE")
+    or str(Path(CACHES["default"]["LOCATION"]) / "consent-generation")
+)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

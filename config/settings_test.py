@@ -15,6 +15,10 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"consent_write": 
 # Tests run in one process; clearing a file cache between tests would only cost time.
 if not REDIS_URL:  # noqa: F405
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # This test process's own generation file: another run's writes must not touch it.
+    CONSENT_PROCESS_CACHE_FILE = os.path.join(
+        __import__("tempfile").gettempdir(), f"consent-test-{os.getpid()}.generation"
+    )
 
 # On disk, not in shared memory: the live-server tests' threads then take SQLite's normal
 # locks (with the busy timeout) instead of failing at once on shared-cache table locks.

@@ -17,6 +17,7 @@ from django.test import Client, RequestFactory, override_settings
 from consent_service.core.conf import conf
 from consent_service.core.visitor import apply_visitor_cookie
 from consent_service.ledger.identified_ids import identified_id_of_subject
+from consent_service.ledger.local_cache import local_cache
 from consent_service.ledger.models import Subject
 from consent_service.ledger.policies import policy_cache_clear, purposes_ensure_defaults
 from consent_service.proxy import stats
@@ -49,6 +50,12 @@ def identified_id_of(user: Any) -> str:
     value = identified_id_of_subject(subject_id=Subject.objects.get(user=user).pk)
     assert value is not None, f"user {user.pk} has no identified id"
     return value
+
+
+def consent_caches_clear() -> None:
+    """The shared cache and every process's copy: the next lookup reads the database."""
+    cache.clear()
+    local_cache.change()
 
 
 def forward_spool(worker: str = "test-forwarder") -> Round:
@@ -92,6 +99,7 @@ def _fresh_caches() -> Iterator[None]:
     conf.cache_clear()
     cache.clear()
     spool_fullness_forget()
+    local_cache.forget()
     yield
     policy_cache_clear()
 

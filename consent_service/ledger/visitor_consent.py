@@ -1,10 +1,12 @@
 """Consent as the hot paths read it: by visitor id (config, proxy) and by PostHog
 distinct_id (the proxy), without a database query once cached.
 
-Entries live in the shared cache (Redis when REDIS_URL is set, else per process). Readers
-fill it with add(). A ledger write deletes its subject's entries at once (so the writing
-transaction itself reads fresh) and re-sets them after commit from a fresh read, so a
-reader that loaded the old state during the write cannot leave it cached.
+Entries live in the shared cache (Redis when REDIS_URL is set, else files on this host),
+and in process memory in front of it (local_cache.py) when one host shares a generation
+file. Readers fill the shared cache with add(). A ledger write deletes its subject's
+entries at once (so the writing transaction itself reads fresh), re-sets them after commit
+from a fresh read, so a reader that loaded the old state during the write cannot leave it
+cached, and changes the generation both times, so every process drops what it kept.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 
 from consent_service.core.conf import conf
+from consent_service.ledger.local_cache import MISSING, local_cache
 from consent_service.ledger.models import ConsentState, Subject, SubjectIdentifier
 
 VISITOR = SubjectIdentifier.Kind.VISITOR
@@ -62,6 +65,16 @@ class Owner:
 
 def visitor_consent(*, visitor_id: str) -> VisitorConsent | None:
     key = _visitor_key(visitor_id)
+    kept = local_cache.get(key)
+    if kept is not MISSING:
+        return kept  # type: ignore[no-any-return]
+    stamp = local_cache.stamp()
+    found = _shared_visitor(key, visitor_id)
+    local_cache.put(key, found, stamp)
+    return found
+
+
+def _shared_visitor(key: str, visitor_id: str) -> VisitorConsent | None:
     cached = cache.get(key)
     if cached is not None:
         return None if cached == _NONE else VisitorConsent(**cached)
@@ -75,6 +88,22 @@ def distinct_id_owners(*, distinct_ids: Iterable[str]) -> dict[str, Owner | None
     wanted = list(dict.fromkeys(distinct_ids))
     if not wanted:  # the usual proxied request: every id is already the visitor's
         return {}
+    found = {}
+    for value in wanted:
+        kept = local_cache.get(_id_key(value))
+        if kept is not MISSING:
+            found[value] = kept
+    missing = [value for value in wanted if value not in found]
+    if missing:
+        stamp = local_cache.stamp()
+        loaded = _shared_owners(missing)
+        for value, owner in loaded.items():
+            local_cache.put(_id_key(value), owner, stamp)
+        found.update(loaded)
+    return found
+
+
+def _shared_owners(wanted: list[str]) -> dict[str, Owner | None]:
     keys = {_id_key(value): value for value in wanted}
     cached = cache.get_many(list(keys))
     found = {keys[key]: None if entry == _NONE else Owner(**entry) for key, entry in cached.items()}
@@ -99,12 +128,14 @@ def visitor_consent_refresh(*, subject_id: int) -> None:
         )
     ]
     cache.delete_many(keys)
+    local_cache.change()
     transaction.on_commit(lambda: _refresh(subject_id))
 
 
 def distinct_ids_forget(*, distinct_ids: Iterable[str]) -> None:
     """Drop cached 'bound to nobody' entries once these ids are bound."""
     cache.delete_many([_id_key(value) for value in distinct_ids])
+    local_cache.change()
 
 
 def _refresh(subject_id: int) -> None:
@@ -118,6 +149,7 @@ def _refresh(subject_id: int) -> None:
     for value, owner in (_owners(ids) if ids else {}).items():
         fresh[_id_key(value)] = asdict(owner) if owner else _NONE
     cache.set_many(fresh, conf().consent_cache_seconds)
+    local_cache.change()
 
 
 def _visitors(sql: str, value: str | int) -> dict[str, VisitorConsent]:

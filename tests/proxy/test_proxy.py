@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.test import override_settings
 from django.utils import timezone
 
@@ -16,7 +15,14 @@ from consent_service.ledger.distinct_ids import (
 )
 from consent_service.ledger.models import SubjectIdentifier
 from consent_service.sandbox.server import SandboxServer
-from tests.conftest import Visitor, anonymous_id, as_sent, delivered, forward_spool
+from tests.conftest import (
+    Visitor,
+    anonymous_id,
+    as_sent,
+    consent_caches_clear,
+    delivered,
+    forward_spool,
+)
 from tests.fixtures.captures import Capture, load_captures
 
 pytestmark = pytest.mark.django_db
@@ -274,7 +280,7 @@ def test_past_the_cap_of_live_ids_new_ids_are_dropped_and_logged_once(
         SubjectIdentifier(subject_id=subject_id, kind="distinct_id", value=anonymous_id(n))
         for n in range(MAX_DISTINCT_IDS_PER_SUBJECT)
     )
-    cache.clear()
+    consent_caches_clear()
 
     with caplog.at_level(logging.ERROR, logger="consent_service.ledger"):
         for n in (1000, 1001):
@@ -287,7 +293,7 @@ def test_past_the_cap_of_live_ids_new_ids_are_dropped_and_logged_once(
     assert len([r for r in caplog.records if "limit" in r.getMessage()]) == 1
 
     SubjectIdentifier.objects.filter(value=anonymous_id(5)).update(refused_at=timezone.now())
-    cache.clear()
+    consent_caches_clear()
     post_json(visitor, {"event": "e", "properties": {"distinct_id": anonymous_id(1000)}})
 
     assert delivered(sandbox)[-1].distinct_id == anonymous_id(1000)  # refused ids stop counting
