@@ -33,6 +33,7 @@ class Conf:
     visitor_cookie_secure: bool
     visitor_cookie_domain: str
     consent_cache_seconds: int
+    process_cache_file: str
     proxy_max_body_bytes: int
     proxy_max_decoded_bytes: int
     proxy_max_events: int
@@ -88,6 +89,7 @@ def conf() -> Conf:
         visitor_cookie_secure=settings.CONSENT_VISITOR_COOKIE_SECURE,
         visitor_cookie_domain=settings.CONSENT_VISITOR_COOKIE_DOMAIN,
         consent_cache_seconds=settings.CONSENT_CACHE_SECONDS,
+        process_cache_file=settings.CONSENT_PROCESS_CACHE_FILE,
         proxy_max_body_bytes=settings.CONSENT_PROXY_MAX_BODY_BYTES,
         proxy_max_decoded_bytes=settings.CONSENT_PROXY_MAX_DECODED_BYTES,
         proxy_max_events=settings.CONSENT_PROXY_MAX_EVENTS,
