@@ -1,5 +1,6 @@
-"""Several forwarders share one spool, and one killed mid-batch loses nothing: on a
-PostgreSQL spool (row locks that skip locked rows) and on a Redis stream (consumer group)."""
+"""Several forwarders share one spool, and one killed mid-batch loses nothing: on the
+database spool (PostgreSQL: row locks that skip locked rows; SQLite: IMMEDIATE transactions)
+and on a Redis stream (consumer group)."""
 
 from __future__ import annotations
 
@@ -35,12 +36,10 @@ VISITOR_ID = anonymous_id("spooled")
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
-@pytest.fixture(params=["postgresql", "redis"])
+@pytest.fixture(params=["database", "redis"])
 def backend(request) -> Iterator[dict[str, str]]:
     """The environment a forwarder process needs for this spool."""
-    if request.param == "postgresql":
-        if connection.vendor != "postgresql":
-            pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://…")
+    if request.param == "database":
         yield {"CONSENT_SPOOL_BACKEND": "database"}
         return
     client = redis.Redis.from_url(REDIS_URL)
@@ -104,8 +103,6 @@ def test_two_forwarders_drain_10000_events_each_delivered_once(sandbox, backend)
 
 
 def test_a_forwarder_killed_mid_batch_loses_nothing_and_resends_only_same_uuids(sandbox, backend):
-    if connection.vendor != "postgresql":
-        pytest.skip("the forwarder process needs a database it can open: PostgreSQL here")
     uuids = spooled(40)
     sandbox.store.clear()
     sandbox.faults.add(None, times=1, latency_ms=3000, path_prefix="/batch/")
@@ -135,15 +132,22 @@ def test_a_forwarder_killed_mid_batch_loses_nothing_and_resends_only_same_uuids(
 
 
 def forwarder_env(sandbox_url: str, lease_seconds: int) -> dict[str, str]:
-    database = connection.settings_dict
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "DATABASE_URL": database_url(),
         "POSTHOG_API_KEY": TOKEN,
         "POSTHOG_HOST": sandbox_url,
         "CONSENT_FORWARDER_LEASE_SECONDS": str(lease_seconds),
     }
+
+
+def database_url() -> str:
+    """The test database, for a process of its own (SQLite tests use a file)."""
+    database = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{database['NAME']}"
+    return f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
 
 
 def wait_until(condition, timeout: float = 15.0) -> None:
