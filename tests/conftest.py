@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import redis
 from django.contrib.auth.signals import user_logged_in
 from django.core.cache import cache
 from django.db import connection
@@ -23,6 +24,7 @@ from consent_service.ledger.policies import policy_cache_clear, purposes_ensure_
 from consent_service.proxy import stats
 from consent_service.proxy.forwarder import Round, forward_round
 from consent_service.sandbox.server import SandboxServer
+from consent_service.spool.redis_streams import RECEIVED, STREAM
 from consent_service.spool.store import spool_fullness_forget
 
 TOKEN = "phc_TESTTOKEN123"
@@ -50,6 +52,27 @@ def identified_id_of(user: Any) -> str:
     value = identified_id_of_subject(subject_id=Subject.objects.get(user=user).pk)
     assert value is not None, f"user {user.pk} has no identified id"
     return value
+
+
+SPOOL_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@contextmanager
+def redis_spool() -> Iterator[dict[str, str]]:
+    """The spool in the machine's Redis (database 15, emptied before and after), for this
+    process and, through the settings returned, for a forwarder process."""
+    client = redis.Redis.from_url(SPOOL_REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip(f"needs Redis at {SPOOL_REDIS_URL}")
+    client.delete(STREAM, RECEIVED)
+    spooled = {"CONSENT_SPOOL_BACKEND": "redis", "CONSENT_SPOOL_REDIS_URL": SPOOL_REDIS_URL}
+    try:
+        with override_settings(**spooled):
+            yield spooled
+    finally:
+        client.delete(STREAM, RECEIVED)
 
 
 def consent_caches_clear() -> None:

@@ -17,15 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import redis
 from django.db import connection
 from django.test import override_settings
 
 from consent_service.ledger.models import SubjectIdentifier
 from consent_service.proxy.forwarder import forward_round
-from consent_service.spool.redis_streams import RECEIVED, STREAM
 from consent_service.spool.store import Entry, spool_append, spool_counts
-from tests.conftest import TOKEN, Visitor, anonymous_id, forward_spool
+from tests.conftest import TOKEN, Visitor, anonymous_id, forward_spool, redis_spool
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -33,24 +31,16 @@ pytestmark = [
 ]
 ROOT = Path(__file__).resolve().parents[2]
 VISITOR_ID = anonymous_id("spooled")
-REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 @pytest.fixture(params=["database", "redis"])
 def backend(request) -> Iterator[dict[str, str]]:
-    """The environment a forwarder process needs for this spool."""
+    """The settings a forwarder process needs for this spool."""
     if request.param == "database":
         yield {"CONSENT_SPOOL_BACKEND": "database"}
         return
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip(f"needs Redis at {REDIS_URL}")
-    client.delete(STREAM, RECEIVED)
-    with override_settings(CONSENT_SPOOL_BACKEND="redis", CONSENT_SPOOL_REDIS_URL=REDIS_URL):
-        yield {"CONSENT_SPOOL_BACKEND": "redis", "CONSENT_SPOOL_REDIS_URL": REDIS_URL}
-    client.delete(STREAM, RECEIVED)
+    with redis_spool() as settings:
+        yield settings
 
 
 def spooled(requests: int, per_request: int = 5) -> set[str]:

@@ -9,20 +9,24 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 from django.test import override_settings
 
 from consent_service.erasure.models import ErasureRequest
 from consent_service.erasure.services import erasure_claim
 from consent_service.ledger.models import SubjectIdentifier
 from consent_service.spool.models import DeadLetter, SpooledRequest
-from consent_service.spool.redis_streams import RECEIVED, STREAM
 from consent_service.spool.store import Entry, spool_append, spool_counts, spool_fullness_forget
-from tests.conftest import TOKEN, Visitor, anonymous_id, delivered, forward_spool
+from tests.conftest import (
+    TOKEN,
+    Visitor,
+    anonymous_id,
+    delivered,
+    forward_spool,
+    redis_spool,
+)
 
 pytestmark = pytest.mark.django_db
 NO_WAIT = override_settings(CONSENT_FORWARDER_BACKOFF_CAP_SECONDS=0)
-REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 @pytest.fixture(autouse=True, params=["database", "redis"])
@@ -31,15 +35,8 @@ def backend(request) -> Iterator[str]:
     if request.param == "database":
         yield "database"
         return
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip(f"needs Redis at {REDIS_URL}")
-    client.delete(STREAM, RECEIVED)
-    with override_settings(CONSENT_SPOOL_BACKEND="redis", CONSENT_SPOOL_REDIS_URL=REDIS_URL):
+    with redis_spool():
         yield "redis"
-    client.delete(STREAM, RECEIVED)
 
 
 def waiting() -> int:

@@ -1,15 +1,13 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import socket
 import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections, connection
 
+from consent_service.core.workers import stop_on_signals, worker_name
 from consent_service.erasure.services import (
     erasure_claim,
     erasure_confirm_due,
@@ -31,10 +29,8 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="", help="Worker name in the audit trail.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        worker = options["name"] or f"{socket.gethostname()}:{os.getpid()}"
+        stop = stop_on_signals()
+        worker = worker_name(options["name"])
         rounds = 0
         while not stop.is_set():
             if not connection.in_atomic_block:  # never inside a caller's transaction

@@ -1,16 +1,13 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import socket
-import threading
 import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
+from consent_service.core.workers import stop_on_signals, worker_name
 from consent_service.proxy.forwarder import dead_letters_cleanup, forward_round
 
 logger = logging.getLogger("consent_service.proxy.forwarder")
@@ -27,10 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="", help="Forwarder name, for leases and logs.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        worker = options["name"] or f"{socket.gethostname()}:{os.getpid()}"
+        stop = stop_on_signals()
+        worker = worker_name(options["name"])
         delivered, cleaned_at = 0, 0.0
         while not stop.is_set():
             close_old_connections()
