@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -195,3 +196,62 @@ def test_dead_letters_of_an_erased_subject_are_purged(sandbox):
     visitor.withdraw()
 
     assert DeadLetter.objects.count() == 0
+
+
+@override_settings(CONSENT_TRUSTED_PROXIES=["127.0.0.0/8"])
+def test_each_event_of_a_batch_that_mixes_visitors_carries_its_own_ip(sandbox):
+    ada, bob = consented(), consented()
+    send(ada, pageview(anonymous_id("ada")), **{"X-Forwarded-For": "203.0.113.1"})
+    send(bob, pageview(anonymous_id("bob")), **{"X-Forwarded-For": "198.51.100.2"})
+
+    events = delivered(sandbox)
+
+    assert len([r for r in sandbox.store.requests if r.path == "/batch/"]) == 1  # one batch
+    ips = {e.distinct_id: e.event["properties"]["$ip"] for e in events}
+    assert ips == {anonymous_id("ada"): "203.0.113.1", anonymous_id("bob"): "198.51.100.2"}
+
+
+def test_a_visitor_clock_an_hour_fast_gives_posthog_the_right_time_after_a_delay(
+    sandbox, time_machine
+):
+    received = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    time_machine.move_to(received, tick=False)
+    visitor = consented()
+    fast = received + timedelta(hours=1)  # what the visitor's clock says
+    happened = fast - timedelta(seconds=30)  # 30 s before it sent the batch
+    body = json.dumps(
+        {
+            "api_key": TOKEN,
+            "sent_at": iso(fast),
+            "batch": [pageview(anonymous_id("a"), timestamp=iso(happened))],
+        }
+    )
+    visitor.client.post("/ph/e/", body, content_type="text/plain")
+
+    time_machine.move_to(received + timedelta(minutes=5), tick=False)  # delivered late
+    [event] = delivered(sandbox)
+
+    assert stored_time(event) == received - timedelta(seconds=30)
+
+
+def test_an_offset_is_counted_from_when_the_proxy_received_the_event(sandbox, time_machine):
+    received = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    time_machine.move_to(received, tick=False)
+    visitor = consented()
+    send(visitor, pageview(anonymous_id("a"), offset=2500))
+
+    time_machine.move_to(received + timedelta(minutes=5), tick=False)
+    [event] = delivered(sandbox)
+
+    assert stored_time(event) == received - timedelta(milliseconds=2500)
+    assert "offset" not in event.event
+
+
+def iso(value: datetime) -> str:
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def stored_time(event: Any) -> datetime:
+    """The time PostHog stores for the event as the forwarder sent it: with no sent_at in
+    the body and no offset, PostHog keeps the event's timestamp as it is."""
+    return datetime.fromisoformat(event.event["timestamp"].replace("Z", "+00:00"))
