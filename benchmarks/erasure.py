@@ -2,8 +2,9 @@
 against the sandbox with 20 ms added latency per call, with the bulk strategy and with
 one call per person, in the same run. Prints requests per second and the ratio.
 
-Every visitor grants, sends one posthog-js-shaped event through the real proxy (/ph/) and
-withdraws; every other one is anonymous and sends it personless
+Every visitor grants and sends one posthog-js-shaped event through the real proxy (/ph/);
+the forwarder delivers the spool to the sandbox (the run stops unless every event arrived);
+then every visitor withdraws. Every other one is anonymous and sends it personless
 (`$process_person_profile: false`, as posthog-js does under identified_only). The table
 says how many of their events the PostHog-faithful sandbox still holds afterwards.
 
@@ -50,6 +51,9 @@ def run_strategy(sandbox, strategy: str, count: int, latency_ms: int) -> dict[st
         manage("consent_defaults", env=env)
         ids = [anonymous_id(n) for n in range(count)]
         seed_requests(env, ids)
+        delivered = len([e for e in sandbox.store.events if e.distinct_id in set(ids)])
+        if delivered != count:
+            raise SystemExit(f"seeding delivered {delivered} of {count} events to the sandbox")
         sandbox.faults.add(None, times=None, latency_ms=latency_ms, path_prefix="/api/")
         started = time.perf_counter()
         manage("erasure_worker", "--once", "--batch", "50", env=env)
@@ -96,11 +100,14 @@ def anonymous_id(n: int) -> str:
 
 
 def seed_requests(env: dict[str, str], ids: list[str]) -> None:
-    """One visitor per id, through the real API and proxy: grant, one event, withdraw."""
+    """One visitor per id, through the real API and proxy: grant and send one event; the
+    forwarder delivers the spool to the sandbox; then every visitor withdraws."""
     script = f"""
 import django, json; django.setup()
+from django.core.management import call_command
 from django.test import Client
 TOKEN = {TOKEN!r}
+browsers = []
 for n, value in enumerate({ids!r}):
     browser = Client(HTTP_HOST="127.0.0.1")
     browser.get("/api/v1/analytics/config/")
@@ -114,10 +121,13 @@ for n, value in enumerate({ids!r}):
     event = {{"event": "$pageview", "properties": properties}}
     body = json.dumps({{"api_key": TOKEN, "batch": [event]}})
     assert browser.post("/ph/i/v0/e/", body, "text/plain").status_code == 200
+    browsers.append((browser, csrf))
+call_command("proxy_forwarder", "--once")  # in PostHog before anyone withdraws
+for browser, csrf in browsers:
     assert browser.post("/api/v1/consent/withdraw/", "{{}}", "application/json",
         headers=csrf).status_code == 201
 """
-    subprocess.run([PYTHON, "-c", script], cwd=ROOT, env=env, check=True)
+    subprocess.run([PYTHON, "-c", script], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 def count_succeeded(env: dict[str, str]) -> int:
