@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from consent_service.sandbox.client_ip import event_ip, request_ip
+from consent_service.sandbox.clock import event_time, request_sent_at
 from consent_service.sandbox.event_fields import (
     extract_distinct_id,
     extract_token,
@@ -15,7 +17,12 @@ from consent_service.sandbox.event_fields import (
     validate_token,
 )
 from consent_service.sandbox.jsontext import parse_json
-from consent_service.sandbox.shapes import raw_request, recording_request, request_events
+from consent_service.sandbox.shapes import (
+    RawRequest,
+    raw_request,
+    recording_request,
+    request_events,
+)
 from consent_service.sandbox.store import RECORDING_ROUTE, CapturedEvent, utc_now
 from consent_service.sandbox.transport import (
     EventQuery,
@@ -42,6 +49,15 @@ ENGAGE_ROUTE = "/engage/"
 
 
 @dataclass(frozen=True)
+class Arrival:
+    """What the events of one request share: when it arrived, its `sent_at`, its client IP."""
+
+    now: datetime
+    sent_at: datetime | None
+    ip: str | None
+
+
+@dataclass(frozen=True)
 class Accepted:
     events: list[CapturedEvent]
     beacon: bool  # `?beacon=1`: answer 204
@@ -59,14 +75,21 @@ def capture_accept(*, request: Request, route: str, project_token: str | None) -
         raise too_big("request body is larger than the route takes")
     query = event_query(request.query)
     document = _document(request, route, query)
+    body_sent_at = None  # replay bodies have no batch envelope
     if route == RECORDING_ROUTE:
         events, token = _recording(document)
     else:
-        events, token = _analytics(document, route)
+        raw = raw_request(document)
+        events, token = _analytics(raw, route)
+        body_sent_at = raw.sent_at
     if project_token is not None and token != project_token:
         raise CaptureError(403, "ingest_key_unknown", "api_key does not resolve to a project")
-    received_at = utc_now()
-    captured = [_captured(event, route, request, received_at) for event in events]
+    arrival = Arrival(
+        now=utc_now(),
+        sent_at=request_sent_at(body_sent_at=body_sent_at, query_ms=query.sent_at),
+        ip=request_ip(headers=request.headers, peer=request.peer),
+    )
+    captured = [_captured(event, route, request, arrival) for event in events]
     return Accepted(captured, query.beacon)
 
 
@@ -80,8 +103,7 @@ def _document(request: Request, route: str, query: EventQuery) -> Any:
     return parse_json(decompress(data, compression, limit=DECODED_LIMIT, route=route))
 
 
-def _analytics(document: Any, route: str) -> tuple[list[dict[str, Any]], str]:
-    raw = raw_request(document)
+def _analytics(raw: RawRequest, route: str) -> tuple[list[dict[str, Any]], str]:
     events = request_events(raw, engage_route=route == ENGAGE_ROUTE)
     return events, request_token(events, raw.batch_token)
 
@@ -100,7 +122,7 @@ def _recording(document: Any) -> tuple[list[dict[str, Any]], str]:
 
 
 def _captured(
-    event: dict[str, Any], route: str, request: Request, received_at: datetime
+    event: dict[str, Any], route: str, request: Request, arrival: Arrival
 ) -> CapturedEvent:
     """`process_single_event`'s checks, in its order; the first failure refuses the request."""
     if event["event"] == "":
@@ -113,7 +135,15 @@ def _captured(
         raise CaptureError(
             400, "invalid_cookieless_mode", "event submitted with invalid cookieless mode"
         )
-    return CapturedEvent(route, event, distinct_id, request.headers, received_at)
+    return CapturedEvent(
+        route,
+        event,
+        distinct_id,
+        request.headers,
+        arrival.now,
+        timestamp=event_time(event=event, sent_at=arrival.sent_at, now=arrival.now),
+        ip=event_ip(event=event, request_ip=arrival.ip),
+    )
 
 
 def _check_recording(event: dict[str, Any]) -> None:

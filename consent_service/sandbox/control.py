@@ -16,7 +16,15 @@ from consent_service.sandbox.wire import Request, Response, json_response
 
 CONTROL_PREFIX = "/_sandbox"
 HTML = "text/html; charset=utf-8"
-FAULT_FIELDS = {"status", "times", "retry_after", "latency_ms", "drop", "path_prefix"}
+FAULT_FIELDS = {
+    "status",
+    "times",
+    "retry_after",
+    "latency_ms",
+    "drop",
+    "path_prefix",
+    "event_name",
+}
 
 
 def control_view(request: Request, sandbox: Sandbox) -> Response:
@@ -68,6 +76,8 @@ def _event_json(event: CapturedEvent) -> dict[str, Any]:
         "event": event.event,
         "headers": event.headers,
         "received_at": event.received_at.isoformat(),
+        "timestamp": event.timestamp.isoformat(),  # the time PostHog would store
+        "ip": event.ip,
     }
 
 

@@ -114,7 +114,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
             response = error_for_path(path, exc.status, exc.code, exc.detail)
             self._finish(Request(self.command, path, query, {}, headers, b"", generation), response)
             return
-        request = Request(self.command, path, query, _params(query), headers, body, generation)
+        params, peer = _params(query), str(self.client_address[0])
+        request = Request(self.command, path, query, params, headers, body, generation, peer)
         self._finish(request, with_cors(request, self._answer(request, fault)))
 
     def _fault_for(self, path: str) -> Fault | None:

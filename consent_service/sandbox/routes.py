@@ -19,6 +19,8 @@ from consent_service.sandbox.wire import (
 )
 
 HEALTH_PATHS = {"/", "/_readiness", "/_liveness"}
+# PostHog's answer to an event it cannot process (`NonRetryableSinkError` in capture api.rs).
+EVENT_REFUSED = (400, "invalid_event", "invalid event could not be processed")
 
 
 def dispatch(request: Request, sandbox: Sandbox) -> Response:
@@ -70,6 +72,8 @@ def is_control(path: str) -> bool:
 def fault_response(fault: Fault, path: str) -> Response:
     """The answer a status fault gives, shaped like the route's real errors."""
     assert fault.status is not None
+    if fault.event_name is not None and fault.status == 400:
+        return capture_error(*EVENT_REFUSED)
     detail = "Injected by the sandbox."
     if fault.status == 429 and fault.retry_after and fault.retry_after.isdigit():
         detail = f"Request was throttled. Expected available in {fault.retry_after} seconds."
@@ -90,6 +94,10 @@ def _capture(request: Request, route: str, sandbox: Sandbox) -> Response:
         accepted = capture_accept(request=request, route=route, project_token=sandbox.project_token)
     except CaptureError as exc:
         return exc.response()
+    names = {str(captured.event["event"]) for captured in accepted.events}
+    fault = sandbox.faults.take_for_events(request.path, names)
+    if fault is not None:
+        return fault_response(fault, request.path)
     # Capture answers 200 for what ingestion later drops; persons decide what is kept.
     kept = sandbox.persons.ingest(accepted.events, generation=request.generation)
     sandbox.store.add_events(kept, generation=request.generation)

@@ -22,7 +22,9 @@ def utc_now() -> datetime:
 class CapturedEvent:
     """One accepted event. `headers` are the request's, names lower-cased. `personless`:
     ingested without a person (`$process_person_profile: false` and no person for its
-    distinct_id yet), so deleting persons never deletes it, as in PostHog."""
+    distinct_id yet), so deleting persons never deletes it, as in PostHog. `timestamp`:
+    the event's time as PostHog stores it (see clock.py). `ip`: the IP PostHog records,
+    its `$ip` (see client_ip.py)."""
 
     route: str
     event: dict[str, Any]
@@ -30,6 +32,8 @@ class CapturedEvent:
     headers: dict[str, str]
     received_at: datetime = field(default_factory=utc_now)
     personless: bool = False
+    timestamp: datetime = field(default_factory=utc_now)  # capture always sets it
+    ip: str | None = None
 
     @property
     def is_recording(self) -> bool:

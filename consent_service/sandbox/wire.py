@@ -18,6 +18,7 @@ class Request:
     headers: dict[str, str]  # names lower-cased
     body: bytes
     generation: int | None = None  # the store generation when the request arrived
+    peer: str | None = None  # the socket peer's address
 
     def header(self, name: str) -> str:
         return self.headers.get(name, "")
