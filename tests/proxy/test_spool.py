@@ -207,7 +207,7 @@ def test_each_event_of_a_batch_that_mixes_visitors_carries_its_own_ip(sandbox):
     events = delivered(sandbox)
 
     assert len([r for r in sandbox.store.requests if r.path == "/batch/"]) == 1  # one batch
-    ips = {e.distinct_id: e.event["properties"]["$ip"] for e in events}
+    ips = {e.distinct_id: e.ip for e in events}  # what PostHog records
     assert ips == {anonymous_id("ada"): "203.0.113.1", anonymous_id("bob"): "198.51.100.2"}
 
 
@@ -231,7 +231,8 @@ def test_a_visitor_clock_an_hour_fast_gives_posthog_the_right_time_after_a_delay
     time_machine.move_to(received + timedelta(minutes=5), tick=False)  # delivered late
     [event] = delivered(sandbox)
 
-    assert stored_time(event) == received - timedelta(seconds=30)
+    assert event.received_at == received + timedelta(minutes=5)
+    assert event.timestamp == received - timedelta(seconds=30)  # as PostHog computes it
 
 
 def test_an_offset_is_counted_from_when_the_proxy_received_the_event(sandbox, time_machine):
@@ -243,7 +244,7 @@ def test_an_offset_is_counted_from_when_the_proxy_received_the_event(sandbox, ti
     time_machine.move_to(received + timedelta(minutes=5), tick=False)
     [event] = delivered(sandbox)
 
-    assert stored_time(event) == received - timedelta(milliseconds=2500)
+    assert event.timestamp == received - timedelta(milliseconds=2500)
     assert "offset" not in event.event
 
 
@@ -251,7 +252,25 @@ def iso(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def stored_time(event: Any) -> datetime:
-    """The time PostHog stores for the event as the forwarder sent it: with no sent_at in
-    the body and no offset, PostHog keeps the event's timestamp as it is."""
-    return datetime.fromisoformat(event.event["timestamp"].replace("Z", "+00:00"))
+@NO_WAIT
+def test_an_event_posthog_refuses_is_isolated_dead_lettered_and_the_rest_delivered(sandbox):
+    visitor = consented()
+    good = [
+        pageview(anonymous_id("a"), uuid=f"01900000-0000-7000-8000-00000000000{n}")
+        for n in range(6)
+    ]
+    poison = {**pageview(anonymous_id("a")), "event": "poison"}
+    send(visitor, *good[:3], poison, *good[3:])
+    send(visitor, pageview(anonymous_id("a")))
+    sandbox.faults.poison("poison")
+
+    result = forward_spool()
+
+    assert (result.delivered, result.dead_lettered, result.retried) == (7, 1, 0)
+    assert sorted(e.event["event"] for e in sandbox.store.events) == ["$pageview"] * 7
+    [dead] = DeadLetter.objects.all()
+    assert json.loads(dead.event)["event"] == "poison"
+    assert dead.status_code == 400 and "invalid_event" in dead.reason
+    assert waiting() == 0
+    refused = [r for r in sandbox.store.requests if r.status == 400]
+    assert 1 < len(refused) <= 4  # split in halves down to the one event: log2 of the batch
