@@ -170,12 +170,17 @@ class Server:
 
 @contextmanager
 def gunicorn(
-    env: dict[str, str], workers: int, log_path: Path, ready_path: str = HELLO_PATH
+    env: dict[str, str],
+    workers: int,
+    log_path: Path,
+    ready_path: str = HELLO_PATH,
+    app: str = "config.wsgi",
 ) -> Iterator[Server]:
+    """`app`: the WSGI module gunicorn serves (the product's by default)."""
     port = free_port()
     command = [
         *gunicorn_command(),
-        "config.wsgi",
+        app,
         "--workers",
         str(workers),
         "--worker-class",
@@ -361,6 +366,7 @@ class Round:
     client_cpu: float
     cpu: dict[str, float | None]  # CPU seconds of each metered process group
     host_busy: float | None  # share of all cores busy during the round, 0 to 1
+    finished: float  # time.perf_counter() when the last client stopped
 
     @property
     def rate(self) -> float:
@@ -369,6 +375,16 @@ class Round:
     @property
     def server_cpu(self) -> float | None:
         return self.cpu.get("server")
+
+    def add_cpu(self, before: dict[str, float | None], after: dict[str, float | None]) -> None:
+        """Charge this round with CPU spent after it (e.g. work it left queued), read by
+        `read_meters` before and after that work."""
+        for name, spent in self.cpu.items():
+            start, end = before.get(name), after.get(name)
+            if spent is None or start is None or end is None:
+                self.cpu[name] = None
+            else:
+                self.cpu[name] = spent + end - start
 
 
 def client_loop(
@@ -416,7 +432,7 @@ def client_loop(
     return result, time.perf_counter()
 
 
-def _read_meters(meters: Mapping[str, CpuMeter]) -> dict[str, float | None]:
+def read_meters(meters: Mapping[str, CpuMeter]) -> dict[str, float | None]:
     return {name: meter() for name, meter in meters.items()}
 
 
@@ -443,7 +459,7 @@ def run_round(
     threads = [threading.Thread(target=target, daemon=True) for _ in range(clients)]
     for thread in threads:
         thread.start()
-    cpu_before = _read_meters(meters)
+    cpu_before = read_meters(meters)
     host_before = host_cpu_ticks()
     client_cpu_before = time.process_time()
     began = time.perf_counter()
@@ -454,7 +470,7 @@ def run_round(
     finished = max((end for _, end in outcomes), default=time.perf_counter())
     client_cpu = time.process_time() - client_cpu_before
     host_after = host_cpu_ticks()
-    cpu_after = _read_meters(meters)
+    cpu_after = read_meters(meters)
     cpu: dict[str, float | None] = {}
     for name, before in cpu_before.items():
         after = cpu_after[name]
@@ -476,6 +492,7 @@ def run_round(
         client_cpu=client_cpu,
         cpu=cpu,
         host_busy=host_busy,
+        finished=finished,
     )
 
 

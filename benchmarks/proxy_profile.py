@@ -6,15 +6,20 @@ Run from the repository root:
 
 It starts the sandbox (a subprocess, so its work stays out of this process), migrates a
 fresh SQLite database, loads Django here with `benchmarks.settings` and the same environment
-as benchmarks/proxy.py, records a consenting visitor and then calls the real WSGI handler
-(what gunicorn calls, with a gunicorn-like environ) one request at a time with the same
-gzipped 5-event batch. It prints, per request:
+as benchmarks/proxy.py, records a consenting visitor and then calls the WSGI application
+gunicorn serves in benchmarks/proxy.py (`benchmarks.wsgi`: config.wsgi with its /ph/ fast
+path, plus the bare view without middleware; a gunicorn-like environ) one request at a time
+with the same gzipped 5-event batch. The gated request answers once its events are in the
+spool; no forwarder runs during 1 to 3, so the spool only grows there. It prints, per request:
 
-1. CPU and wall time of each path (hello, blind, gated), without any profiler;
+1. CPU and wall time of each path (hello, bare, blind, gated), without any profiler;
 2. the gated request split into stages by light timers wrapped around the proxy's own
    functions (middleware = whole request minus the view);
 3. a cProfile of the gated path (its overhead inflates pure-Python code; read it for
-   proportions).
+   proportions);
+4. the forwarder's deferred share: `forward_round` run here until the spool is empty,
+   its CPU and wall per gated request spooled, split into claim, consent re-check, post
+   (gzip + the sandbox round trip) and settle.
 """
 
 from __future__ import annotations
@@ -191,7 +196,7 @@ def install_timers(timers: Timers) -> list[tuple[str, str]]:
     from django.core.handlers.base import BaseHandler
     from django.http import HttpRequest
 
-    from consent_service.proxy import codecs, upstream, views
+    from consent_service.proxy import codecs, forwarder, stats, views
 
     make_view_atomic = BaseHandler.make_view_atomic
 
@@ -206,6 +211,7 @@ def install_timers(timers: Timers) -> list[tuple[str, str]]:
     setattr(BaseHandler, "make_view_atomic", timed_view)  # noqa: B010 (stubs type the method)
     timers.wrap(BaseHandler, "resolve_request", "resolve")
     stages = [
+        (views, "spool_full", "spool full?", "spool depth check (a COUNT at most 1/s)"),
         (views, "_read_body", "read body", "request.read() of the client body"),
         (views, "decode_payload", "decode", "gunzip + bounded json parse + shape checks"),
         (codecs, "gunzip_bounded", "  gunzip", "inside decode"),
@@ -216,10 +222,17 @@ def install_timers(timers: Timers) -> list[tuple[str, str]]:
         (LocMemCache, "get", "  cache.get", "locmem get (pickle.loads), inside caller"),
         (views, "owners_of", "owners", "lookup of ids the visitor does not own yet"),
         (views, "gate_for_caller", "gate", "per-event identity and consent rules"),
-        (views, "gzip_json", "encode", "json.dumps + gzip level 1 of the fresh envelope"),
-        (views, "upstream_headers", "headers", "allowlisted upstream headers + client_ip"),
-        (upstream, "read_capped", "  read answer", "capped read of PostHog's answer"),
+        (stats, "record", "stats", "kept/dropped counters"),
+        (views, "_spool_events", "spool", "rebuild, encode and append the kept events"),
+        (views, "rebuilt_event", "  rebuild", "inside spool: each kept event rebuilt"),
+        (views, "encode_json", "  encode", "inside spool: json of the kept events"),
+        (views, "client_ip", "  client ip", "inside spool: the visitor's trusted IP"),
+        (views, "spool_append", "  spool insert", "inside spool: one INSERT, its commit"),
         (httpx.Client, "send", "httpx send", "pooled upstream POST incl. waiting for it"),
+        (forwarder, "spool_claim", "claim", "forwarder: lease due spooled requests"),
+        (forwarder, "_deliverable", "consent", "forwarder: consent re-check, time, $ip"),
+        (forwarder, "_post", "post", "forwarder: gzip + POST /batch/ + the answer"),
+        (forwarder, "spool_done", "settle", "forwarder: delete the delivered requests"),
     ]
     for owner, attribute, name, _ in stages:
         timers.wrap(owner, attribute, name)
@@ -258,7 +271,7 @@ def cost(
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     timers.enabled = False
     resolve, view, upstream = (
-        timers.per_request(name, requests) for name in ("resolve", "view", "httpx post")
+        timers.per_request(name, requests) for name in ("resolve", "view", "httpx send")
     )
     per = 1e6 / requests
     return (
@@ -291,11 +304,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def profile(args: argparse.Namespace, upstream: Sandbox) -> None:
-    import django
-    from django.core.wsgi import get_wsgi_application
+    from benchmarks.wsgi import application  # sets Django up, as gunicorn's import does
 
-    django.setup()
-    call = Wsgi(get_wsgi_application())
+    call = Wsgi(application)
     cookies = consenting_visitor(call)
     headers = client_headers(cookies)
     body = capture_body()
@@ -306,7 +317,7 @@ def profile(args: argparse.Namespace, upstream: Sandbox) -> None:
 
     print(f"\n1. cost per request, {args.requests} sequential requests each, no profiler (us)")
     print(f"  {COST_HEADER}")
-    for path in (HELLO_PATH, PATHS["blind"], gated, PATHS["blind"], gated):
+    for path in (HELLO_PATH, PATHS["bare"], PATHS["blind"], gated, PATHS["blind"], gated):
         upstream.reset()
         print("  " + cost(call, timers, args.requests, path, headers, body))
 
@@ -330,9 +341,9 @@ def profile(args: argparse.Namespace, upstream: Sandbox) -> None:
         if name in timers.totals:
             calls = timers.counts[name] / args.requests
             print(f"  {'  ' + name:<26} {timers.totals[name] * per:7.0f}  {calls:g}/req  {covers}")
-    top_level = ("read body", "decode", "actor", "owners", "gate", "encode", "headers")
-    accounted = sum(timers.totals.get(name, 0.0) for name in (*top_level, "httpx post", "relay"))
-    print(f"  {'    not in a stage':<26} {(view - accounted) * per:7.0f}  event_ids, stats, ...")
+    top_level = ("spool full?", "read body", "decode", "screen", "caller", "owners", "gate")
+    accounted = sum(timers.totals.get(name, 0.0) for name in (*top_level, "stats", "spool"))
+    print(f"  {'    not in a stage':<26} {(view - accounted) * per:7.0f}  claims_bind, settle, ...")
 
     print(f"\n3. cProfile of {args.requests} gated requests (top {args.top} by own time)")
     upstream.reset()
@@ -345,6 +356,37 @@ def profile(args: argparse.Namespace, upstream: Sandbox) -> None:
     stats.sort_stats("tottime").print_stats(args.top)
     stats.sort_stats("cumulative").print_stats(args.top)
     print(out.getvalue())
+
+    forward(call, timers, args.requests, headers, body)
+
+
+def forward(
+    call: Wsgi, timers: Timers, requests: int, headers: dict[str, str], body: bytes
+) -> None:
+    """The forwarder's share of a gated request, run here against the sandbox."""
+    from consent_service.proxy.forwarder import forward_round
+
+    def drain() -> int:
+        delivered = 0
+        while (done := forward_round(worker="profile")).requests:
+            delivered += done.delivered
+        return delivered
+
+    drain()  # what 1 to 3 spooled
+    run_requests(call, requests, PATHS["gated"], headers, body)
+    timers.reset()
+    timers.enabled = True
+    cpu, wall = time.process_time(), time.perf_counter()
+    delivered = drain()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    timers.enabled = False
+    per = 1e6 / requests
+    print(f"\n4. the forwarder, draining {requests} gated requests ({delivered} events) (us/req)")
+    print(f"  {'CPU':<26} {cpu * per:7.0f}  this process; the sandbox's side is not in it")
+    print(f"  {'wall':<26} {wall * per:7.0f}")
+    for name in ("claim", "consent", "post", "settle"):
+        calls = timers.counts.get(name, 0)
+        print(f"  {'  ' + name:<26} {timers.per_request(name, requests):7.0f}  {calls} calls")
 
 
 if __name__ == "__main__":

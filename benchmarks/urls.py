@@ -1,6 +1,8 @@
 """The product's URLconf plus bench-only views that must never exist in the product:
 
 - /bench/hello/: the do-nothing Django view, baseline of benchmarks/config_endpoint.py.
+- /bench/bare/<path>: reads the body and answers posthog-js's `{"status": 1}`; served with
+  no middleware at all by benchmarks/wsgi.py (benchmarks/proxy.py's "bare" baseline).
 - /bench/blind/<path>: forwards the body bytes unchanged to POSTHOG_HOST/<path> through one
   pooled httpx.Client per process (the proxy's timeouts and pool size), copying only
   Content-Type and User-Agent: the floor for any forwarding view (benchmarks/proxy.py).
@@ -24,6 +26,11 @@ from consent_service.core.conf import conf
 
 def hello(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
+
+
+def bare(request: HttpRequest, path: str) -> HttpResponse:
+    request.body  # noqa: B018 (read, as any view taking a batch must: nothing left unread)
+    return HttpResponse(b'{"status": 1}', content_type="application/json")
 
 
 def _pooled_client() -> httpx.Client:
@@ -81,6 +88,7 @@ def naive(request: HttpRequest, path: str) -> HttpResponse:
 
 urlpatterns = [
     path("bench/hello/", hello, name="bench-hello"),
+    re_path(r"^bench/bare/(?P<path>.*)$", bare, name="bench-bare"),
     re_path(r"^bench/blind/(?P<path>.*)$", blind, name="bench-blind"),
     re_path(r"^bench/naive/(?P<path>.*)$", naive, name="bench-naive"),
     path("", include(product_urls)),
