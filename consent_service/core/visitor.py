@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from dataclasses import dataclass
 
+from django.core import signing
 from django.http import HttpRequest, HttpResponseBase
 
 from consent_service.core.conf import conf
@@ -74,7 +76,32 @@ def apply_visitor_cookie(request: HttpRequest, response: HttpResponseBase) -> No
 
 def existing_visitor_id(request: HttpRequest) -> str | None:
     """The visitor id if the request carries a valid cookie; never creates one."""
-    raw = request.get_signed_cookie(
-        conf().visitor_cookie_name, default=None, salt=SALT, max_age=COOKIE_MAX_AGE
-    )
-    return raw if raw is not None and _ID_PATTERN.match(raw) else None
+    name = conf().visitor_cookie_name
+    cookie = request.COOKIES.get(name)
+    if cookie is None:
+        return None
+    known = _verified.get(cookie)
+    if known is not None and time.time() - known[1] <= COOKIE_MAX_AGE:
+        return known[0]
+    raw = request.get_signed_cookie(name, default=None, salt=SALT, max_age=COOKIE_MAX_AGE)
+    if raw is None or not _ID_PATTERN.match(raw):
+        return None
+    _remember(cookie, raw)
+    return raw
+
+
+# Cookie values whose signature this process checked, with their signing time: the HMAC is
+# a visible share of every proxied request, and a value that verified once always will
+# (until it expires, checked here too, or the key changes, which restarts the process).
+_verified: dict[str, tuple[str, int]] = {}
+_VERIFIED_MAX = 50_000
+
+
+def _remember(cookie: str, visitor_id: str) -> None:
+    try:
+        signed_at = signing.b62_decode(cookie.rsplit(":", 2)[1])
+    except (IndexError, ValueError):
+        return
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[cookie] = (visitor_id, signed_at)

@@ -18,6 +18,7 @@ from consent_service.proxy.codecs import FFFD_ERRORS
 TOKEN_KEYS = ("api_key", "token", "$token")
 # Top-level event fields PostHog's capture reads besides the ones rebuilt below.
 PERSON_UPDATES = ("$set", "$set_once")
+_CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$"
 )
@@ -132,6 +133,8 @@ def flags_document(
 def _canonical_uuid(value: Any) -> str | None:
     if not isinstance(value, str) or len(value) > 64:
         return None
+    if _CANONICAL_UUID.match(value):  # what SDKs send: skip the parse on the hot path
+        return value
     try:
         return str(uuid.UUID(value))
     except ValueError:

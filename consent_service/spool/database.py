@@ -24,7 +24,10 @@ _INSERT = (
     " attempts, next_attempt_at, leased_by, last_error) VALUES (%s, %s, %s, %s, %s, %s, 0, %s,"
     " '', '')"
 )
-_COUNTS = f"SELECT COUNT(*), MIN(received_at) FROM {_TABLE}"
+_DEPTH = f"SELECT COUNT(*) FROM {_TABLE}"
+# By id, not MIN(received_at): no index on it (see models.py). Ids follow arrival to within
+# the few milliseconds between a request's clock read and its INSERT.
+_OLDEST = f"SELECT received_at FROM {_TABLE} ORDER BY id LIMIT 1"
 
 
 class DatabaseBackend:
@@ -44,9 +47,11 @@ class DatabaseBackend:
     def counts(self) -> tuple[int, float | None]:
         alias = router.db_for_read(SpooledRequest)
         with connections[alias].cursor() as cursor:
-            cursor.execute(_COUNTS)
-            depth, oldest = cursor.fetchone()
-        return int(depth), oldest
+            cursor.execute(_DEPTH)
+            (depth,) = cursor.fetchone()
+            cursor.execute(_OLDEST)
+            oldest = cursor.fetchone()
+        return int(depth), oldest[0] if oldest else None
 
     def claim(self, *, worker: str, limit: int, lease_seconds: float) -> list[Claimed]:
         now = time.time()

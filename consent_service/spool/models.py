@@ -29,8 +29,9 @@ class SpooledRequest(models.Model):
     class Meta:
         db_table = "spool_request"
         indexes = [
+            # Each index costs every proxied request ~20 us of INSERT: only what claims
+            # (due) and erasure (subject) need. The oldest request is the one of lowest id.
             models.Index(fields=["next_attempt_at"], name="spool_due"),
-            models.Index(fields=["received_at"], name="spool_received"),
             models.Index(fields=["subject_id"], name="spool_subject"),
         ]
 
