@@ -20,7 +20,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="Drain what is due and exit.")
         parser.add_argument("--batch", type=int, default=200, help="Requests claimed at a time.")
-        parser.add_argument("--idle", type=float, default=0.2, help="Seconds to wait when idle.")
+        parser.add_argument(
+            "--idle",
+            type=float,
+            default=0.2,
+            help="Seconds to wait after a round that was not full.",
+        )
         parser.add_argument("--name", default="", help="Forwarder name, for leases and logs.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -36,8 +41,10 @@ class Command(BaseCommand):
             if time.monotonic() - cleaned_at > CLEANUP_EVERY_SECONDS:
                 dead_letters_cleanup()
                 cleaned_at = time.monotonic()
-            if result.requests and not result.retried:
-                continue  # more may be due at once
+            if result.requests >= options["batch"] and not result.retried:
+                continue  # a full round: more is due at once
+            # Otherwise wait: under load the next round then carries a bigger batch, so the
+            # claim, the POST and the delete are paid per batch rather than per request.
             if options["once"]:
                 break
             stop.wait(options["idle"])
