@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--idle",
             type=float,
-            default=0.2,
+            default=0.5,
             help="Seconds to wait after a round that was not full.",
         )
         parser.add_argument("--name", default="", help="Forwarder name, for leases and logs.")
