@@ -1,4 +1,4 @@
-"""Benchmark: GET /api/v1/analytics/config/ for a returning visitor vs a hello-world view.
+"""Benchmark: GET /api/v1/analytics/config/ for a returning visitor vs a bare Django view.
 
 Run from the repository root:
 
@@ -6,10 +6,13 @@ Run from the repository root:
 
 It migrates a fresh SQLite database in a temp dir (or the database named by DATABASE_URL),
 serves the app with gunicorn (2 sync workers, settings `benchmarks.settings`), records one
-visitor's consent (analytics and session_replay granted), then loads both endpoints in
+visitor's consent (analytics and session_replay granted), then loads the endpoints in
 interleaved rounds from a few keep-alive HTTP/1.1 client threads and prints req/s, latency,
-CPU per request and the config/hello ratio (target >= 0.5). Gunicorn's sync workers answer
-`Connection: close`, so clients reconnect per request; the table counts connections opened.
+CPU per request and the ratios: config/bare (target >= 0.5), where bare is a Django view
+served with no middleware at all (benchmarks/wsgi.py, as benchmarks/proxy.py's baseline),
+and config/hello (no target), where hello is a hello-world view behind the site middleware.
+Gunicorn's sync workers answer `Connection: close`, so clients reconnect per request; the
+table counts connections opened.
 
 The exit status is non-zero only on errors (setup failure, a non-200 answer, a config body
 that does not say analytics is granted); a missed target is reported, not failed.
@@ -52,10 +55,15 @@ from benchmarks.harness import (  # noqa: E402
 )
 
 TARGET_RATIO = 0.5
+BARE_PATH = "/bench/bare/config"
 
 
 def check_hello(body: bytes) -> str | None:
     return None if body == b"ok" else f"unexpected hello body {body[:80]!r}"
+
+
+def check_bare(body: bytes) -> str | None:
+    return None if body == b'{"status": 1}' else f"unexpected bare body {body[:80]!r}"
 
 
 # --- report -----------------------------------------------------------------------------
@@ -100,6 +108,25 @@ def print_report(summaries: list[Summary], args: argparse.Namespace, database: s
         )
 
 
+def print_ratio(name: str, top: Summary, bottom: Summary, target: float | None) -> None:
+    ratio = top.median_rate / bottom.median_rate if bottom.median_rate else 0.0
+    if target is None:
+        verdict = "no target"
+    else:
+        verdict = f"target >= {target}: {'met' if ratio >= target else 'MISSED'}"
+    print(f"ratio {name} = {ratio:.3f} ({verdict})")
+    pairs = [
+        upper.rate / lower.rate
+        for upper, lower in zip(top.rounds, bottom.rounds, strict=True)
+        if lower.rate
+    ]
+    if pairs:
+        print(
+            f"  per-round-pair ratios [{', '.join(f'{pair:.2f}' for pair in pairs)}], median "
+            f"{statistics.median(pairs):.3f} (less sensitive to load from other processes)"
+        )
+
+
 # --- main -------------------------------------------------------------------------------
 
 
@@ -114,12 +141,13 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     print(f"migrating ({database}) ...", flush=True)
     migrate(env)
 
-    with gunicorn(env, args.workers, workdir / "gunicorn.log") as server:
+    with gunicorn(env, args.workers, workdir / "gunicorn.log", app="benchmarks.wsgi") as server:
         print(f"gunicorn pid {server.process.pid} on {HOST}:{server.port}", flush=True)
         cookies = returning_visitor(server.port)
         config = Endpoint("config", CONFIG_PATH, {"Cookie": cookie_header(cookies)}, check_config)
         hello = Endpoint("hello", HELLO_PATH, {"Cookie": cookie_header(cookies)}, check_hello)
-        endpoints = [config, hello]
+        bare = Endpoint("bare", BARE_PATH, {"Cookie": cookie_header(cookies)}, check_bare)
+        endpoints = [config, hello, bare]
         meters = {"server": server.cpu_seconds}
 
         warmup_errors = 0
@@ -149,20 +177,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
 
     summaries = [Summary(endpoint, measured[endpoint.label]) for endpoint in endpoints]
     print_report(summaries, args, database)
-    config_rate, hello_rate = summaries[0].median_rate, summaries[1].median_rate
-    ratio = config_rate / hello_rate if hello_rate else 0.0
-    verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
-    pairs = [
-        config_round.rate / hello_round.rate
-        for config_round, hello_round in zip(summaries[0].rounds, summaries[1].rounds, strict=True)
-        if hello_round.rate
-    ]
-    print(f"ratio config/hello = {ratio:.3f} (target >= {TARGET_RATIO}: {verdict})")
-    if pairs:
-        print(
-            f"  per-round-pair ratios [{', '.join(f'{pair:.2f}' for pair in pairs)}], median "
-            f"{statistics.median(pairs):.3f} (less sensitive to load from other processes)"
-        )
+    print_ratio("config/bare", summaries[0], summaries[2], TARGET_RATIO)
+    print_ratio("config/hello", summaries[0], summaries[1], None)
     errors = warmup_errors + sum(summary.errors for summary in summaries)
     if errors:
         print(f"FAILED: {errors} requests errored or failed the sanity check", file=sys.stderr)

@@ -77,6 +77,7 @@ def bench_env(sandbox_url: str, strategy: str, database: Path) -> dict[str, str]
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
         "DATABASE_URL": f"sqlite:///{database}",
+        "CONSENT_CACHE_DIR": str(database.parent / "cache"),  # this run's own
         "POSTHOG_API_KEY": TOKEN,
         "POSTHOG_HOST": sandbox_url,
         "POSTHOG_APP_HOST": sandbox_url,

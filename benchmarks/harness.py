@@ -64,6 +64,12 @@ def benchmark_env(database_url: str, settings_module: str) -> dict[str, str]:
     env = dict(os.environ)
     env["DJANGO_SETTINGS_MODULE"] = settings_module
     env["DATABASE_URL"] = database_url
+    # A cache directory of the run's own, beside its database: the default one in /tmp
+    # collects the entries of every earlier run.
+    if database_url.startswith("sqlite:///"):
+        env["CONSENT_CACHE_DIR"] = str(
+            Path(database_url.removeprefix("sqlite:///")).parent / "cache"
+        )
     env.setdefault("DJANGO_SECURE_COOKIES", "0")
     env.setdefault("LOG_LEVEL", "WARNING")
     return env

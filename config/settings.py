@@ -116,7 +116,7 @@ else:
     # at once. More than one host needs REDIS_URL.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "BACKEND": "consent_service.core.cache.SampledCullFileBasedCache",
             "LOCATION": env_str("CONSENT_CACHE_DIR")
             or str(Path(tempfile.gettempdir()) / "consent-service-cache"),
             "OPTIONS": {"MAX_ENTRIES": 200_000},

@@ -1,9 +1,12 @@
-"""Django's Redis cache backend, minus a redis.Redis constructed on every call."""
+"""Django's cache backends, minus their per-call costs: the Redis one builds a redis.Redis
+on every call, the file one scans its whole directory on every write."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from django.core.cache.backends.filebased import FileBasedCache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 
@@ -28,3 +31,23 @@ class PooledRedisCache(RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = PooledRedisCacheClient
+
+
+class SampledCullFileBasedCache(FileBasedCache):
+    """Django's file cache lists its whole directory on every write to decide whether to cull:
+    with the default 200,000 entries that is a directory scan per consent write and per cache
+    miss. Here the scan runs at most once a minute per process, so the entry cap is kept
+    approximately (it may be passed by a minute of writes)."""
+
+    CULL_EVERY_SECONDS = 60.0
+
+    def __init__(self, dir: str, params: dict[str, Any]) -> None:
+        super().__init__(dir, params)
+        self._culled_at = float("-inf")
+
+    def _cull(self) -> None:
+        now = time.monotonic()
+        if now - self._culled_at < self.CULL_EVERY_SECONDS:
+            return
+        self._culled_at = now
+        super()._cull()  # type: ignore[misc]  # private in the stubs
