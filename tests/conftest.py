@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,6 +74,15 @@ def redis_spool() -> Iterator[dict[str, str]]:
             yield spooled
     finally:
         client.delete(STREAM, RECEIVED)
+
+
+def wait_until(condition: Any, timeout: float = 15.0) -> None:
+    """Poll `condition` until it holds; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
 
 
 def consent_caches_clear() -> None:

@@ -21,6 +21,7 @@ from django.utils import timezone
 from consent_service.erasure.models import ErasureAttempt, ErasureRequest
 from consent_service.erasure.services import erasure_claim, erasure_process
 from consent_service.ledger.models import Subject, SubjectIdentifier
+from tests.conftest import wait_until
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -112,14 +113,6 @@ def worker_env(sandbox_url: str, lease_seconds: int) -> dict[str, str]:
         "ERASURE_LEASE_SECONDS": str(lease_seconds),
         "ERASURE_DELAY_SECONDS": "0",
     }
-
-
-def wait_until(condition, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def test_requests_not_yet_due_are_not_claimed(sandbox):

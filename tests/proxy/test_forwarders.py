@@ -23,7 +23,14 @@ from django.test import override_settings
 from consent_service.ledger.models import SubjectIdentifier
 from consent_service.proxy.forwarder import forward_round
 from consent_service.spool.store import Entry, spool_append, spool_counts
-from tests.conftest import TOKEN, Visitor, anonymous_id, forward_spool, redis_spool
+from tests.conftest import (
+    TOKEN,
+    Visitor,
+    anonymous_id,
+    forward_spool,
+    redis_spool,
+    wait_until,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -138,11 +145,3 @@ def database_url() -> str:
     if connection.vendor == "sqlite":
         return f"sqlite:///{database['NAME']}"
     return f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
-
-
-def wait_until(condition, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
