@@ -35,6 +35,7 @@ from consent_service.spool.store import (
     Claimed,
     Refused,
     dead_letters_expire,
+    spool_after_round,
     spool_claim,
     spool_dead_letter,
     spool_done,
@@ -107,6 +108,7 @@ def forward_round(*, worker: str, limit: int = 200) -> Round:
         result.retried = len(failed)
         logger.warning("forwarder: %d requests wait %.1fs: %s", len(failed), delay, retry.error)
     spool_done(claimed=[row for row in claimed if row.id not in failed])
+    spool_after_round()
     return result
 
 

@@ -48,6 +48,15 @@ class RedisStreamBackend:
         return int(depth), float(oldest[0][1]) if oldest else None
 
     def claim(self, *, worker: str, limit: int, lease_seconds: float) -> list[Claimed]:
+        try:
+            return self._claim(worker, limit, lease_seconds)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._group_ready = False  # the stream was deleted (FLUSHDB, a restart without AOF)
+            return self._claim(worker, limit, lease_seconds)
+
+    def _claim(self, worker: str, limit: int, lease_seconds: float) -> list[Claimed]:
         self._ensure_group()
         idle_ms = int(lease_seconds * 1000)
         taken = self._redis.xautoclaim(STREAM, GROUP, worker, idle_ms, "0-0", count=limit)
@@ -96,6 +105,9 @@ class RedisStreamBackend:
                 break
             start = "(" + chunk[-1][0].decode()
         return purged
+
+    def after_round(self) -> None:
+        """Nothing to do: Redis persists on its own schedule (AOF)."""
 
     def _add(self, fields: list[dict[str, Any]]) -> None:
         pipe = self._redis.pipeline(transaction=True)

@@ -79,6 +79,9 @@ class Backend(Protocol):
     def purge_subject(self, *, subject_id: int) -> int:
         """Erasure: the subject's waiting requests go, unsent. Returns how many."""
 
+    def after_round(self) -> None:
+        """The forwarder's housekeeping between rounds."""
+
 
 @functools.cache
 def backend() -> Backend:
@@ -121,6 +124,10 @@ def spool_done(*, claimed: list[Claimed]) -> None:
 def spool_retry(*, claimed: list[Claimed], delay: float, error: str) -> None:
     if claimed:
         backend().retry(claimed=claimed, delay=delay, error=error)
+
+
+def spool_after_round() -> None:
+    backend().after_round()
 
 
 def spool_purge_subject(*, subject_id: int) -> int:
