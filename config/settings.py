@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "consent_service.spool",
     "consent_service.erasure",
     "consent_service.consent",
+    "consent_service.ops",
 ]
 # The local PostHog sandbox (`manage.py posthog_sandbox`) and the /demo/ page are dev tools:
 # `make run`, the test and the benchmark settings turn them on; production leaves them out.

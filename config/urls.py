@@ -10,6 +10,7 @@ from consent_service.proxy.urls import proxy_urls
 urlpatterns = [
     *proxy_urls(),  # first: the busiest route resolves with the fewest comparisons
     path("", index, name="index"),
+    path("", include("consent_service.ops.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("consent_service.api.urls")),
 ]

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from consent_service.ops.views import healthz, readyz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+]
