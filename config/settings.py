@@ -217,7 +217,8 @@ CONSENT_MAX_AGE_DAYS = env_int("CONSENT_MAX_AGE_DAYS", 395)
 CONSENT_PROXY_PREFIX = "/" + env_str("CONSENT_PROXY_PREFIX", "ph").strip("/")
 CONSENT_TRUSTED_PROXIES = env_list("CONSENT_TRUSTED_PROXIES", [])
 CONSENT_VISITOR_COOKIE_NAME = env_str("CONSENT_VISITOR_COOKIE_NAME", "consent_vid")
-# Redis entries are invalidated on every write; per-process ones only expire, so keep them short.
+# How long a cached consent entry lives unless a write replaces it first (every consent write
+# re-sets its subject's entries and drops every process's in-memory copies).
 CONSENT_CACHE_SECONDS = env_int("CONSENT_CACHE_SECONDS", 300)
 CONSENT_VISITOR_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Empty: host-only. A parent domain (".example.com") makes every subdomain one visitor, and
