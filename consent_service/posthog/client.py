@@ -7,6 +7,7 @@ for an HTTP or network failure: the erasure worker records each call as an attem
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -162,6 +163,8 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if not math.isfinite(seconds):  # "nan" or "inf" would never come due
+        return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 

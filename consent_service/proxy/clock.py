@@ -15,7 +15,15 @@ FUTURE_CUTOFF = timedelta(hours=23)  # PostHog replaces later times with its arr
 
 
 def event_time(event: dict[str, Any], *, received_at: datetime, sent_at: str) -> datetime:
-    """`event` as rebuilt by the envelope: its timestamp, if any, is RFC 3339."""
+    """`event` as rebuilt by the envelope: its timestamp, if any, is RFC 3339. A client's
+    offset or clock far enough off to leave the calendar gives the arrival time."""
+    try:
+        return _event_time(event, received_at, sent_at)
+    except OverflowError:
+        return received_at
+
+
+def _event_time(event: dict[str, Any], received_at: datetime, sent_at: str) -> datetime:
     offset = event.get("offset")
     if isinstance(offset, int) and not isinstance(offset, bool):
         return received_at - timedelta(milliseconds=offset)

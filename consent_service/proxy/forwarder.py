@@ -21,7 +21,6 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -29,6 +28,7 @@ import httpx
 from consent_service.core.conf import conf
 from consent_service.ledger.selectors import purposes_granted
 from consent_service.ledger.visitor_consent import Owner, distinct_id_owners
+from consent_service.posthog.client import retry_after_seconds
 from consent_service.proxy.clock import event_time, format_time
 from consent_service.proxy.upstream import UpstreamError, post
 from consent_service.spool.store import (
@@ -162,6 +162,8 @@ def _placed(row: Claimed, event: dict[str, Any]) -> bytes:
     received = datetime.fromtimestamp(row.received_at, UTC)
     event["timestamp"] = format_time(event_time(event, received_at=received, sent_at=row.sent_at))
     event.pop("offset", None)
+    # PostHog keeps a client-supplied $ip: only the one we resolved may reach it.
+    event["properties"].pop("$ip", None)
     if row.ip:
         event["properties"]["$ip"] = row.ip
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
@@ -239,7 +241,7 @@ def _post(batch: list[Outgoing]) -> tuple[int, str, _Retry | None]:
         return 0, "", _Retry(f"{type(exc).__name__}: {exc}")
     detail = answer.body[:1000].decode("utf-8", "replace")
     if answer.status == 429 or answer.status >= 500:
-        after = _retry_after(answer.headers.get("retry-after"))
+        after = retry_after_seconds(answer.headers.get("retry-after")) or 0.0
         return answer.status, detail, _Retry(f"HTTP {answer.status}: {detail[:200]}", after)
     if answer.status >= 400 and answer.status not in REFUSED_ALONE:
         # 401/403/404: our token or host is wrong, not the events: keep them.
@@ -250,17 +252,3 @@ def _post(batch: list[Outgoing]) -> tuple[int, str, _Retry | None]:
 def _backoff(attempt: int) -> float:
     cap = conf().forwarder_backoff_cap
     return float(min(BACKOFF_BASE_SECONDS * 2 ** (attempt - 1), cap) * random.uniform(1.0, 1.2))
-
-
-def _retry_after(value: str | None) -> float:
-    if not value:
-        return 0.0
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

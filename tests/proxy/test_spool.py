@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -274,3 +275,63 @@ def test_an_event_posthog_refuses_is_isolated_dead_lettered_and_the_rest_deliver
     assert waiting() == 0
     refused = [r for r in sandbox.store.requests if r.status == 400]
     assert 1 < len(refused) <= 4  # split in halves down to the one event: log2 of the batch
+
+
+@pytest.mark.parametrize(
+    ("extra", "sent_at"),
+    [
+        ({"offset": 10**18}, None),  # milliseconds beyond any calendar
+        ({"offset": -(10**18)}, None),
+        ({"timestamp": "9999-12-31T23:59:59Z"}, "0001-01-01T00:00:00Z"),  # skew off the calendar
+        ({"timestamp": "0001-01-01T00:00:00Z"}, "9999-12-31T23:59:59Z"),
+    ],
+    ids=["offset far ahead", "offset far behind", "clock far behind", "clock far ahead"],
+)
+def test_a_time_off_the_calendar_is_delivered_at_arrival_time(
+    sandbox, time_machine, extra, sent_at
+):
+    received = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    time_machine.move_to(received, tick=False)
+    visitor = consented()
+    envelope: dict[str, Any] = {"api_key": TOKEN, "batch": [pageview(anonymous_id("a"), **extra)]}
+    if sent_at:
+        envelope["sent_at"] = sent_at
+    visitor.client.post("/ph/e/", json.dumps(envelope), content_type="text/plain")
+
+    [event] = delivered(sandbox)
+
+    assert event.timestamp == received
+    assert waiting() == 0
+
+
+def test_a_client_supplied_ip_never_reaches_posthog(sandbox):
+    visitor = consented()
+    send(visitor, pageview(anonymous_id("a")))  # binds the id to the visitor's subject
+    forward_spool()
+    subject_id = SubjectIdentifier.objects.get(value=anonymous_id("a")).subject_id
+    claimed = {
+        "event": "e",
+        "distinct_id": anonymous_id("a"),
+        "uuid": str(uuid.uuid4()),
+        "properties": {"distinct_id": anonymous_id("a"), "$ip": "6.6.6.6"},
+    }
+    entry = Entry(subject_id, json.dumps([claimed]), 1)
+    spool_append(entries=[entry], received_at=time.time(), sent_at="", ip="")  # no IP known
+
+    [event] = delivered(sandbox)[1:]
+
+    assert "$ip" not in event.event["properties"]
+    assert event.ip == "127.0.0.1"  # the forwarder's own address, as PostHog reads it
+
+
+@NO_WAIT
+@pytest.mark.parametrize("retry_after", ["nan", "inf"])
+def test_a_retry_after_that_would_never_come_due_is_not_believed(sandbox, retry_after):
+    visitor = consented()
+    send(visitor, pageview(anonymous_id("a")))
+    sandbox.faults.add(503, times=1, retry_after=retry_after)
+
+    assert forward_spool().retried == 1
+    time.sleep(0.05)  # no backoff here (cap 0); a believed "inf" would never come due
+
+    assert forward_spool().delivered == 1
