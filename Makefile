@@ -50,7 +50,13 @@ run: $(STAMP) $(RUN_DIR)/secret_key $(NODE_STAMP)
 			POSTHOG_PERSONAL_API_KEY=phx_sandbox POSTHOG_HOST=$$sandbox \
 			POSTHOG_ASSETS_HOST=$$sandbox POSTHOG_APP_HOST=$$sandbox; \
 		echo "PostHog sandbox: $$sandbox/_sandbox/"; \
+		for _ in $$(seq 50); do \
+			$(BIN)/python -c "import urllib.request as u; u.urlopen('$$sandbox/_sandbox/')" \
+				2>/dev/null && break; \
+			sleep 0.2; \
+		done; \
 	fi; \
+	$(MANAGE) posthog_check || echo "/readyz answers 503 until 'manage.py posthog_check' passes"; \
 	$(MANAGE) erasure_worker & \
 	children="$$children $$!"; \
 	$(MANAGE) proxy_forwarder & \
