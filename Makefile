@@ -36,10 +36,13 @@ $(RUN_DIR)/secret_key:
 
 # Without POSTHOG_API_KEY, the local PostHog sandbox runs beside the service and takes
 # every PostHog role (ingestion, assets, persons API), so nothing leaves the machine.
+# /metrics adds up every process's counters (the forwarder's and the erasure worker's too):
+# prometheus-client's multiprocess mode, emptied at each start.
 run: $(STAMP) $(RUN_DIR)/secret_key $(NODE_STAMP)
 	@set -e; \
+	rm -rf $(RUN_DIR)/metrics; mkdir -p $(RUN_DIR)/metrics; \
 	export DJANGO_SECRET_KEY_FILE=$(RUN_DIR)/secret_key DJANGO_DEBUG=$${DJANGO_DEBUG:-1} \
-		CONSENT_DEV_TOOLS=$${CONSENT_DEV_TOOLS:-1}; \
+		CONSENT_DEV_TOOLS=$${CONSENT_DEV_TOOLS:-1} PROMETHEUS_MULTIPROC_DIR=$(abspath $(RUN_DIR))/metrics; \
 	$(MANAGE) migrate --noinput; \
 	$(MANAGE) consent_defaults; \
 	if [ -z "$$POSTHOG_API_KEY" ]; then \

@@ -165,7 +165,14 @@ SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0)
+# Off by default: both bind every subdomain to HTTPS for the max-age, preload for good.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", False)
+# Load balancer and Prometheus probes call the app over plain HTTP on the internal network,
+# without the proxy's X-Forwarded-Proto: a 301 to https would fail them. Paths only, no
+# leading slash; /ph/ never redirects (config/wsgi.py serves it without this middleware).
+SECURE_REDIRECT_EXEMPT = [r"^(?:healthz|readyz|metrics)$"]
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -191,14 +198,36 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
 }
 
+# text: readable lines (`make run`); json: one object per line for a log pipeline. Both
+# carry the request id and never the client address (consent_service/core/logs.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'text' or 'json', got {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "consent_service.core.logs.RequestIdFilter"}},
+    "formatters": {
+        "text": {"()": "consent_service.core.logs.TextFormatter"},
+        "json": {"()": "consent_service.core.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # httpx logs every request at INFO: one line per proxied event batch is noise.
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        # httpx logs every request at INFO: one line per proxied event batch is noise.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # Django's own handlers (a plain console under DEBUG, runserver's request lines)
+        # would print a second, differently formatted line: everything goes to ours.
+        "django": {"handlers": [], "level": "INFO"},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 # --- PostHog --------------------------------------------------------------------------
@@ -228,6 +257,21 @@ CONSENT_VISITOR_COOKIE_DOMAIN = env_str("CONSENT_VISITOR_COOKIE_DOMAIN")
 # On, a browser may claim any unbound id it names first (a visitor could take another
 # user's guessable id, such as an email, before that user does).
 CONSENT_TRUST_CLIENT_DISTINCT_IDS = env_bool("CONSENT_TRUST_CLIENT_DISTINCT_IDS", False)
+
+# --- Rate limits ------------------------------------------------------------------------
+# N/period, or 0 for none. Counted per host in memory-mapped files under CONSENT_RATE_LIMIT_DIR
+# (consent_service/core/rate_limits.py). /ph/ answers an excess with 503 and Retry-After,
+# which posthog-js retries (it drops a batch on any 4xx); the API answers 429.
+# Generous for /ph/: a busy tab sends a request every second or two, a visitor may have
+# several tabs, and one address may be a whole office behind NAT.
+CONSENT_PROXY_RATE_PER_VISITOR = env_str("CONSENT_PROXY_RATE_PER_VISITOR", "1200/min")
+CONSENT_PROXY_RATE_PER_IP = env_str("CONSENT_PROXY_RATE_PER_IP", "12000/min")
+# The consent and config GETs: one or two per page view.
+CONSENT_READ_RATE_PER_VISITOR = env_str("CONSENT_READ_RATE_PER_VISITOR", "300/min")
+CONSENT_READ_RATE_PER_IP = env_str("CONSENT_READ_RATE_PER_IP", "3000/min")
+CONSENT_RATE_LIMIT_DIR = env_str("CONSENT_RATE_LIMIT_DIR") or str(
+    Path(tempfile.gettempdir()) / "consent-service-rates"
+)
 
 # --- Proxy ----------------------------------------------------------------------------
 CONSENT_PROXY_MAX_BODY_BYTES = env_int("CONSENT_PROXY_MAX_BODY_BYTES", 25 * 1024 * 1024)
@@ -279,6 +323,14 @@ ERASURE_DELAY_SECONDS = env_float(
 ERASURE_STRATEGY = env_str("ERASURE_STRATEGY", "bulk")
 # After PostHog accepted a deletion, look again this much later: no person may be left.
 ERASURE_CONFIRM_DELAY_SECONDS = env_float("ERASURE_CONFIRM_DELAY_SECONDS", 600.0)
+
+# --- Metrics (GET /metrics) -------------------------------------------------------------
+# Served to these networks (the client address as CONSENT_TRUSTED_PROXIES resolves it), or
+# to any caller with `Authorization: Bearer <CONSENT_METRICS_TOKEN>`. Empty token: no token.
+CONSENT_METRICS_ALLOWED_NETWORKS = env_list(
+    "CONSENT_METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"]
+)
+CONSENT_METRICS_TOKEN = env_secret("CONSENT_METRICS_TOKEN")
 
 # --- Session recording ----------------------------------------------------------------
 RECORDING_MASK_ALL_INPUTS = env_bool("RECORDING_MASK_ALL_INPUTS", True)

@@ -20,6 +20,11 @@ if not REDIS_URL:  # noqa: F405
         __import__("tempfile").gettempdir(), f"consent-test-{os.getpid()}.generation"
     )
 
+# This process's own rate counters, as for the generation file.
+CONSENT_RATE_LIMIT_DIR = os.path.join(
+    __import__("tempfile").gettempdir(), f"consent-test-rates-{os.getpid()}"
+)
+
 # On disk, not in shared memory: the live-server tests' threads then take SQLite's normal
 # locks (with the busy timeout) instead of failing at once on shared-cache table locks.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405

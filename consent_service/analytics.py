@@ -29,6 +29,7 @@ from django.db import transaction
 from posthog import Posthog
 
 from consent_service.core.conf import conf
+from consent_service.core.logs import log_hash
 from consent_service.ledger.identified_ids import identified_id_of_subject
 from consent_service.ledger.selectors import purposes_granted, user_purposes
 
@@ -152,7 +153,7 @@ def user_distinct_id(user: AnyUser) -> str | None:
         with transaction.atomic():
             return _consented_distinct_id(user.pk)
     except Exception:
-        logger.exception("analytics: reading the consent of user %s failed", user.pk)
+        logger.exception("analytics: reading the consent of user %s failed", log_hash(user.pk))
         return None
 
 
@@ -179,7 +180,9 @@ def _consented_distinct_id(user_pk: Any) -> str | None:
         return None
     identified = identified_id_of_subject(subject_id=subject_id)
     if identified is None:
-        logger.warning("analytics: user %s has no identified distinct_id; not sent", user_pk)
+        logger.warning(
+            "analytics: user %s has no identified distinct_id; not sent", log_hash(user_pk)
+        )
     return identified
 
 

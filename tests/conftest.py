@@ -17,6 +17,7 @@ from django.http import HttpResponse
 from django.test import Client, RequestFactory, override_settings
 
 from consent_service.core.conf import conf
+from consent_service.core.rate_limits import rate_counters_forget
 from consent_service.core.visitor import apply_visitor_cookie
 from consent_service.ledger.identified_ids import identified_id_of_subject
 from consent_service.ledger.local_cache import local_cache
@@ -133,6 +134,7 @@ def _fresh_caches() -> Iterator[None]:
     cache.clear()
     spool_fullness_forget()
     local_cache.forget()
+    rate_counters_forget()
     yield
     policy_cache_clear()
 

@@ -1,4 +1,4 @@
-"""CSRF for every cookie-authenticated write, and write throttles keyed on the real client."""
+"""CSRF for every cookie-authenticated write, and throttles keyed on the real client."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from rest_framework import authentication, exceptions
 from rest_framework.authentication import CSRFCheck
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
+from consent_service.core.conf import conf
 from consent_service.core.network import client_ip
+from consent_service.core.rate_limits import limits_hit
+from consent_service.core.visitor import existing_visitor_id
 
 
 def _no_response(request: HttpRequest) -> HttpResponse:
@@ -56,3 +59,22 @@ class ConsentWriteThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request: Request, view: Any) -> str:
         return self.cache_format % {"scope": self.scope, "ident": client_ip(request._request)}
+
+
+class ConsentReadThrottle(BaseThrottle):
+    """The consent and config GETs, per client address and per visitor (429 when over)."""
+
+    retry_after = 0
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        settings = conf()
+        limits = [
+            ("read-ip", settings.read_rate_per_ip, client_ip(request._request)),
+            ("read-visitor", settings.read_rate_per_visitor, existing_visitor_id(request._request)),
+        ]
+        verdict = limits_hit(limits, settings.rate_limit_dir)
+        self.retry_after = verdict.retry_after
+        return verdict.allowed
+
+    def wait(self) -> float:
+        return self.retry_after

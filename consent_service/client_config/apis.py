@@ -4,10 +4,12 @@ from django.conf import settings
 from django.middleware.csrf import get_token
 from django.utils.cache import patch_vary_headers
 from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from consent_service.api.security import ConsentReadThrottle
 from consent_service.client_config.selectors import client_config
 from consent_service.client_config.serializers import ClientConfigSerializer
 from consent_service.ledger.http import caller_from_request
@@ -16,9 +18,11 @@ from consent_service.ledger.services import consent_current
 
 
 class AnalyticsConfigApi(APIView):
-    # Read-only and open to every visitor: no permission pass. Authentication stays: without
-    # it DRF would overwrite request.user with AnonymousUser and a login would never link.
-    permission_classes = ()
+    # Read-only and open to every visitor (AllowAny: the schema shows cookieAuth as optional).
+    # Authentication stays: without it DRF would overwrite request.user with AnonymousUser
+    # and a login would never link.
+    permission_classes = (AllowAny,)
+    throttle_classes = [ConsentReadThrottle]
 
     @extend_schema(
         operation_id="analytics_config_retrieve",

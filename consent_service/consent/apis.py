@@ -14,6 +14,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
@@ -21,7 +22,11 @@ from rest_framework.utils.mediatypes import media_type_matches
 from rest_framework.views import APIView
 
 from consent_service.api.errors import ErrorSerializer
-from consent_service.api.security import ConsentWriteThrottle, CsrfForAllWrites
+from consent_service.api.security import (
+    ConsentReadThrottle,
+    ConsentWriteThrottle,
+    CsrfForAllWrites,
+)
 from consent_service.core.visitor import renew_visitor_cookie, visitor_for
 from consent_service.erasure.revocation import consent_decide, consent_withdraw
 from consent_service.ledger.chain import canonical_json
@@ -81,11 +86,12 @@ class WriteThrottled(APIView):
     def get_throttles(self) -> list[BaseThrottle]:
         if self.request.method == "POST":
             return [ConsentWriteThrottle()]
-        return []
+        return [ConsentReadThrottle()]
 
 
 class ConsentApi(WriteThrottled):
-    permission_classes = [CsrfForAllWrites]
+    # AllowAny: every visitor, logged in or not (the schema shows cookieAuth as optional).
+    permission_classes = [AllowAny, CsrfForAllWrites]
 
     @extend_schema(
         operation_id="consent_retrieve",
@@ -121,7 +127,7 @@ class ConsentApi(WriteThrottled):
 
 
 class ConsentWithdrawApi(WriteThrottled):
-    permission_classes = [CsrfForAllWrites]
+    permission_classes = [AllowAny, CsrfForAllWrites]
 
     @extend_schema(
         operation_id="consent_withdraw",
@@ -151,12 +157,17 @@ class HistoryPagination(CursorPagination):
 
 
 class ConsentHistoryApi(HistoryApiBase):
+    throttle_classes = [ConsentReadThrottle]
     serializer_class = ConsentRecordSerializer
     pagination_class = HistoryPagination
 
     @extend_schema(
         operation_id="consent_history",
         summary="The calling visitor's own consent records, newest first",
+        responses={
+            200: ConsentRecordSerializer(many=True),
+            404: OpenApiResponse(ErrorSerializer, description="Invalid cursor."),
+        },
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().get(request, *args, **kwargs)

@@ -12,6 +12,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from consent_service.core.rate_limits import Rate, rate_parse
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -60,10 +62,17 @@ class Conf:
     erasure_delay_seconds: float
     erasure_confirm_delay_seconds: float
     erasure_strategy: str
+    metrics_allowed_networks: tuple[Network, ...]
+    metrics_token: str
     recording_mask_all_inputs: bool
     recording_mask_text_selector: str
     recording_block_selector: str
     recording_sample_rate: float
+    rate_limit_dir: str
+    proxy_rate_per_visitor: Rate | None
+    proxy_rate_per_ip: Rate | None
+    read_rate_per_visitor: Rate | None
+    read_rate_per_ip: Rate | None
 
     @property
     def analytics_enabled(self) -> bool:
@@ -116,10 +125,17 @@ def conf() -> Conf:
         erasure_delay_seconds=settings.ERASURE_DELAY_SECONDS,
         erasure_confirm_delay_seconds=settings.ERASURE_CONFIRM_DELAY_SECONDS,
         erasure_strategy=settings.ERASURE_STRATEGY,
+        metrics_allowed_networks=parse_networks(settings.CONSENT_METRICS_ALLOWED_NETWORKS),
+        metrics_token=settings.CONSENT_METRICS_TOKEN,
         recording_mask_all_inputs=settings.RECORDING_MASK_ALL_INPUTS,
         recording_mask_text_selector=settings.RECORDING_MASK_TEXT_SELECTOR,
         recording_block_selector=settings.RECORDING_BLOCK_SELECTOR,
         recording_sample_rate=settings.RECORDING_SAMPLE_RATE,
+        rate_limit_dir=settings.CONSENT_RATE_LIMIT_DIR,
+        proxy_rate_per_visitor=rate_parse(settings.CONSENT_PROXY_RATE_PER_VISITOR),
+        proxy_rate_per_ip=rate_parse(settings.CONSENT_PROXY_RATE_PER_IP),
+        read_rate_per_visitor=rate_parse(settings.CONSENT_READ_RATE_PER_VISITOR),
+        read_rate_per_ip=rate_parse(settings.CONSENT_READ_RATE_PER_IP),
     )
 
 

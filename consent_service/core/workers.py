@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
 import threading
+import time
 
 
 def stop_on_signals() -> threading.Event:
@@ -19,3 +21,12 @@ def stop_on_signals() -> threading.Event:
 def worker_name(given: str) -> str:
     """The name in leases and audit trails: the one given, else host and pid."""
     return given or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def round_log(logger: logging.Logger, message: str, *, started: float, **counts: int | str) -> None:
+    """One line for a round that did something: `message` takes the counts by name
+    (`%(delivered)d`), which also become fields of the JSON line, with duration_ms. Run the
+    round inside core.logs.log_context(): its id is the line's request_id."""
+    duration_ms = round((time.perf_counter() - started) * 1000, 2)
+    fields = {**counts, "duration_ms": duration_ms}
+    logger.info(f"{message} in %(duration_ms).1fms", fields, extra=fields)

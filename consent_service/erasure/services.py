@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from consent_service.core import metrics
 from consent_service.core.conf import conf
 from consent_service.erasure.models import OVERDUE_AFTER, ErasureAttempt, ErasureRequest
 from consent_service.erasure.posthog_calls import confirm, erase
@@ -77,7 +78,7 @@ def erasure_process(*, requests: list[ErasureRequest], worker: str) -> list[Proc
     rounds = {request.pk: request.attempts + 1 for request in requests}
     _record_calls(worker, rounds, calls)
     with transaction.atomic():
-        return [
+        processed = [
             Processed(
                 pk,
                 _finish(pk, worker, rounds[pk], ids[pk], calls.get(pk, [])),
@@ -85,6 +86,9 @@ def erasure_process(*, requests: list[ErasureRequest], worker: str) -> list[Proc
             )
             for pk in ids
         ]
+    for item in processed:
+        metrics.ERASURE_OUTCOMES.labels("process", item.status).inc()
+    return processed
 
 
 def erasure_release(*, request: ErasureRequest, worker: str) -> None:
@@ -149,6 +153,7 @@ def _confirm(request: ErasureRequest, worker: str) -> Processed:
         fields["next_attempt_at"] = now + timedelta(seconds=backoff_seconds(request.attempts))
     _unconfirmed().filter(pk=request.pk).update(**fields)
     status = "confirmed" if "confirmed_at" in fields else "unconfirmed"
+    metrics.ERASURE_OUTCOMES.labels("confirm", status).inc()
     return Processed(request.pk, status, len(calls))
 
 
@@ -188,6 +193,13 @@ def erasure_counts() -> dict[str, int]:
         "misconfigured": not_done.filter(last_error__startswith=MISCONFIGURED).count(),
         "failed": ErasureRequest.objects.filter(status=ErasureRequest.Status.FAILED).count(),
     }
+
+
+def erasure_status_counts() -> dict[str, int]:
+    """Requests by status, every status named (zero included), for metrics."""
+    rows = ErasureRequest.objects.order_by().values_list("status").annotate(Count("pk"))
+    found = dict(rows)
+    return {status: found.get(status, 0) for status in ErasureRequest.Status.values}
 
 
 def _not_done() -> QuerySet[ErasureRequest]:

@@ -23,6 +23,7 @@ from django.utils.safestring import SafeString
 
 from consent_service.core.admin import ReadOnly
 from consent_service.core.conf import conf
+from consent_service.core.logs import log_hash
 from consent_service.ledger.models import (
     ConsentEvidence,
     ConsentRecord,
@@ -255,11 +256,12 @@ class SubjectAdmin(ReadOnly, SubjectAdminBase):
         subject = self.get_object(request, unquote(object_id))
         if subject is None:
             raise Http404("No such subject.")
-        # The export holds personal data: leave a trace of who took it.
+        # The export holds personal data: leave a trace of who took it (the staff user as a
+        # keyed hash: core.logs.log_hash(user.pk) finds it again).
         logger.info(
-            "consent proof exported: subject=%s user_id=%s format=%s",
+            "consent proof exported: subject=%s staff=%s format=%s",
             subject.uuid,
-            request.user.pk,
+            log_hash(request.user.pk),
             kind,
         )
         return subject

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, cast
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from consent_service.core.conf import conf
-from consent_service.ledger.models import ConsentRecord, ConsentState, Subject, SubjectIdentifier
+from consent_service.ledger.models import (
+    ConsentRecord,
+    ConsentState,
+    Purpose,
+    Subject,
+    SubjectIdentifier,
+)
 from consent_service.ledger.policies import PolicySnapshot, policy_snapshot
 
 
@@ -193,3 +201,60 @@ def subject_history(subject: Subject) -> QuerySet[ConsentRecord]:
     """The subject's records and those of visitor subjects merged into it at login."""
     merged = subject_merged(subject).values("pk")
     return ConsentRecord.objects.filter(Q(subject=subject) | Q(subject__in=merged)).order_by("-seq")
+
+
+# --- reports: aggregates per day, computed by the database --------------------------------
+
+
+@dataclass(frozen=True)
+class PurposeDay:
+    day: date
+    purpose: str
+    decisions: int  # decisions that chose on the purpose
+    granted: int  # of those, the ones that granted it
+
+
+def purpose_keys() -> list[str]:
+    """Every purpose, inactive ones too (their past decisions still count), in order."""
+    return list(Purpose.objects.values_list("key", flat=True))
+
+
+def consent_rates_by_day(*, since: datetime, purposes: Iterable[str]) -> list[PurposeDay]:
+    """Per day and purpose, from `since`: decisions that chose on the purpose and how
+    many granted it. One GROUP BY query. GPC refusals count (the visitor's browser
+    decided); carries at login do not (nobody decided anything new)."""
+    keys = list(purposes)
+    # Each key is an alias, not a lookup path: a key such as "contains" or "a__b" stays a key.
+    choices = {f"c{index}": KeyTransform(key, "choices") for index, key in enumerate(keys)}
+    counts: dict[str, Any] = {}
+    for index, key in enumerate(keys):
+        counts[f"d{index}"] = Count("pk", filter=Q(choices__has_key=key))
+        counts[f"g{index}"] = Count("pk", filter=Q(**{f"c{index}": True}))
+    rows = (
+        ConsentRecord.objects.filter(action=ConsentRecord.Action.DECIDE, recorded_at__gte=since)
+        .exclude(source=ConsentRecord.Source.LOGIN)
+        .alias(**choices)
+        .annotate(day=TruncDate("recorded_at"))
+        .values("day")
+        .annotate(**counts)
+        .order_by("day")
+    )
+    return [
+        PurposeDay(row["day"], key, row[f"d{index}"], row[f"g{index}"])
+        for row in cast(Iterable[dict[str, Any]], rows)
+        for index, key in enumerate(keys)
+        if row[f"d{index}"]
+    ]
+
+
+def withdrawals_by_day(*, since: datetime) -> list[tuple[date, int]]:
+    """(day, withdrawals) from `since`: each is one "withdraw everything" record (the API's
+    withdraw call, or an erasure asked for by staff)."""
+    rows = (
+        ConsentRecord.objects.filter(action=ConsentRecord.Action.WITHDRAW, recorded_at__gte=since)
+        .annotate(day=TruncDate("recorded_at"))
+        .values("day")
+        .annotate(n=Count("pk"))
+        .order_by("day")
+    )
+    return [(row["day"], row["n"]) for row in rows]

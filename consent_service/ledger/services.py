@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from django.db import transaction
 from django.db.models import QuerySet
 
 from consent_service.core.exceptions import StalePolicyVersion
+from consent_service.core.metrics import consent_decisions_count
 from consent_service.ledger.distinct_ids import distinct_id_claim
 from consent_service.ledger.idempotency import IdempotencyClaim, idempotency_complete
 from consent_service.ledger.identity import subject_for_write
@@ -127,6 +130,7 @@ def decision_write(
         policy_version=policy_version,
         evidence=caller.evidence,
     )
+    _count_after_commit(choices, action=ConsentRecord.Action.DECIDE, source=source)
     revoked = linked.revoked or (gpc is not None and gpc.revoked) or appended.revoked
     return Written(subject, appended.state, revoked)
 
@@ -147,10 +151,12 @@ def subject_withdraw(
 ) -> Appended:
     """Refuse every purpose for the subject. Call inside ledger_write()."""
     snapshot = policy_snapshot()
+    choices = dict.fromkeys(snapshot.purposes, False)
+    _count_after_commit(choices, action=ConsentRecord.Action.WITHDRAW, source=source)
     return consent_record_append(
         head=head,
         subject=subject,
-        choices=dict.fromkeys(snapshot.purposes, False),
+        choices=choices,
         action=ConsentRecord.Action.WITHDRAW,
         source=source,
         policy_version=snapshot.current_version,
@@ -179,12 +185,22 @@ def _record_gpc_refusal(
     undecided = [key for key in undecided_purposes(view) if key not in set(deciding)]
     if not undecided:
         return None
+    choices = dict.fromkeys(undecided, False)
+    _count_after_commit(
+        choices, action=ConsentRecord.Action.DECIDE, source=ConsentRecord.Source.GPC
+    )
     return consent_record_append(
         head=head,
         subject=subject,
-        choices=dict.fromkeys(undecided, False),
+        choices=choices,
         action=ConsentRecord.Action.DECIDE,
         source=ConsentRecord.Source.GPC,
         policy_version=policy_snapshot().current_version,
         evidence=caller.evidence,
     )
+
+
+def _count_after_commit(choices: dict[str, bool], *, action: str, source: str) -> None:
+    """For /metrics, once the decision is committed: a rolled-back one was never made."""
+    count = partial(consent_decisions_count, choices=dict(choices), action=action, source=source)
+    transaction.on_commit(count)

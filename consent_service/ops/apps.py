@@ -4,8 +4,12 @@ from django.apps import AppConfig
 
 
 class OpsConfig(AppConfig):
-    """What an operator's tooling asks: is it up (/healthz), can it serve (/readyz)."""
+    """What an operator's tooling asks: is it up (/healthz), can it serve (/readyz), how
+    is it doing (/metrics)."""
 
     name = "consent_service.ops"
     label = "consent_ops"
     verbose_name = "Operations"
+
+    def ready(self) -> None:
+        from consent_service.ops import checks  # noqa: F401  (registers the system checks)

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from consent_service.core import metrics
 from consent_service.core.conf import conf
 from consent_service.core.http import PooledClient
 
@@ -70,14 +71,14 @@ def persons_bulk_delete(*, distinct_ids: list[str]) -> ApiCall:
     if not 0 < len(distinct_ids) <= BULK_LIMIT:
         raise ValueError(f"bulk_delete takes 1 to {BULK_LIMIT} distinct_ids")
     body = {"distinct_ids": distinct_ids, "delete_events": True, "delete_recordings": True}
-    call = _call("POST", _persons_path("bulk_delete/"), json=body)
+    call = _call("persons_bulk_delete", "POST", _persons_path("bulk_delete/"), json=body)
     if call.verdict is Verdict.OK and _found_nobody(call.body):
         return _with_verdict(call, Verdict.GONE)
     return call
 
 
 def persons_find(*, distinct_id: str) -> tuple[ApiCall, list[str]]:
-    call = _call("GET", _persons_path(""), params={"distinct_id": distinct_id})
+    call = _call("persons_find", "GET", _persons_path(""), params={"distinct_id": distinct_id})
     if call.verdict is not Verdict.OK:
         return call, []
     uuids = [
@@ -89,14 +90,14 @@ def persons_find(*, distinct_id: str) -> tuple[ApiCall, list[str]]:
 
 def persons_probe() -> ApiCall:
     """The cheapest call that proves the key can read this project's persons."""
-    return _call("GET", _persons_path(""), params={"limit": "1"})
+    return _call("persons_probe", "GET", _persons_path(""), params={"limit": "1"})
 
 
 def person_delete(*, person_uuid: str) -> ApiCall:
     """After a find that proved the project exists, a 404 is the person already gone."""
     # PostHog checks these flags by presence: "=true" is for the reader, not the server.
     params = {"delete_events": "true", "delete_recordings": "true"}
-    call = _call("DELETE", _persons_path(f"{person_uuid}/"), params=params)
+    call = _call("person_delete", "DELETE", _persons_path(f"{person_uuid}/"), params=params)
     if call.verdict is Verdict.MISCONFIGURED:
         return _with_verdict(call, Verdict.GONE)
     return call
@@ -106,7 +107,17 @@ def _persons_path(suffix: str) -> str:
     return f"/api/projects/{conf().posthog_project_id}/persons/{suffix}"
 
 
-def _call(method: str, path: str, **kwargs: Any) -> ApiCall:
+def _call(endpoint: str, method: str, path: str, **kwargs: Any) -> ApiCall:
+    """`endpoint`: the metrics label, a fixed name (the path holds a person's uuid)."""
+    started = time.perf_counter()
+    call = _send(method, path, **kwargs)
+    status = str(call.status) if call.status is not None else call.error.partition(":")[0]
+    metrics.POSTHOG_API_REQUESTS.labels(endpoint, status).inc()
+    metrics.POSTHOG_API_DURATION.labels(endpoint).observe(time.perf_counter() - started)
+    return call
+
+
+def _send(method: str, path: str, **kwargs: Any) -> ApiCall:
     headers = {"Authorization": f"Bearer {conf().posthog_personal_api_key}"}
     started = time.monotonic()
     try:

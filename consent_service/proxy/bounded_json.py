@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import operator
 import re
 from typing import Any
@@ -33,9 +34,22 @@ def loads_bounded(data: bytes, *, max_depth: int) -> Any:
     _check_structure(data, max_depth)
     text = data.decode("utf-8", errors="replace")
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError as exc:  # a backstop: the depth check runs first
         raise JsonLimitError("JSON nests too deeply.") from exc
+
+
+def _refuse_constant(name: str) -> float:
+    # NaN and Infinity are not JSON: PostHog's parser refuses the whole body, and so do we,
+    # rather than forward what it cannot read.
+    raise ValueError(f"{name} is not a JSON number.")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: valid JSON that PostHog's parser refuses as out of range
+        raise ValueError(f"{text[:32]} is out of range.")
+    return value
 
 
 def container_budget(size: int) -> int:

@@ -18,6 +18,7 @@ import gzip
 import json
 import logging
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,11 +26,13 @@ from typing import Any
 
 import httpx
 
+from consent_service.core import metrics
 from consent_service.core.conf import conf
 from consent_service.ledger.selectors import purposes_granted
 from consent_service.ledger.visitor_consent import Owner, distinct_id_owners
 from consent_service.posthog.client import retry_after_seconds
 from consent_service.proxy.clock import event_time, format_time
+from consent_service.proxy.drop_tallies import drops_count, drops_flush_due
 from consent_service.proxy.upstream import UpstreamError, post
 from consent_service.spool.store import (
     Claimed,
@@ -93,6 +96,7 @@ def forward_round(*, worker: str, limit: int = 200) -> Round:
     )
     result = Round(requests=len(claimed))
     if not claimed:
+        drops_flush_due()  # an idle forwarder still writes what its last rounds dropped
         return result
     outgoing = _deliverable(claimed, result.dropped)
     delivered, refused, retry = _deliver_all(outgoing)
@@ -109,7 +113,17 @@ def forward_round(*, worker: str, limit: int = 200) -> Round:
         logger.warning("forwarder: %d requests wait %.1fs: %s", len(failed), delay, retry.error)
     spool_done(claimed=[row for row in claimed if row.id not in failed])
     spool_after_round()
+    _count(result)
+    drops_count(dropped=result.dropped)
     return result
+
+
+def _count(result: Round) -> None:
+    metrics.FORWARDER_EVENTS_DELIVERED.inc(result.delivered)
+    metrics.FORWARDER_EVENTS_DEAD_LETTERED.inc(result.dead_lettered)
+    metrics.FORWARDER_REQUESTS_RETRIED.inc(result.retried)
+    for reason, count in result.dropped.items():
+        metrics.FORWARDER_EVENTS_DROPPED.labels(reason).inc(count)
 
 
 def _unsettled(outgoing: list[Outgoing], handled: list[Outgoing]) -> set[int | str]:
@@ -209,6 +223,7 @@ def _deliver(batch: list[Outgoing]) -> tuple[list[Outgoing], list[_Refusal], _Re
     if retry is not None:
         return [], [], retry
     if status not in REFUSED_ALONE:
+        metrics.FORWARDER_BATCHES_DELIVERED.inc()
         return batch, [], None
     if len(batch) == 1:
         item = batch[0]
@@ -230,6 +245,7 @@ def _post(batch: list[Outgoing]) -> tuple[int, str, _Retry | None]:
         json.dumps(settings.posthog_api_key).encode(),
         b",".join(item.body for item in batch),
     )
+    started = time.perf_counter()
     try:
         answer = post(
             settings.posthog_host + BATCH_PATH,
@@ -238,7 +254,10 @@ def _post(batch: list[Outgoing]) -> tuple[int, str, _Retry | None]:
             query={},
         )
     except (httpx.HTTPError, UpstreamError) as exc:
+        kind = _transport_failure(exc)
+        _count_post(started, "timeout" if kind == "timeout" else "error", kind)
         return 0, "", _Retry(f"{type(exc).__name__}: {exc}")
+    _count_post(started, str(answer.status), _failure_kind(answer.status))
     detail = answer.body[:1000].decode("utf-8", "replace")
     if answer.status == 429 or answer.status >= 500:
         after = retry_after_seconds(answer.headers.get("retry-after")) or 0.0
@@ -247,6 +266,29 @@ def _post(batch: list[Outgoing]) -> tuple[int, str, _Retry | None]:
         # 401/403/404: our token or host is wrong, not the events: keep them.
         return answer.status, detail, _Retry(f"HTTP {answer.status}: {detail[:200]}")
     return answer.status, detail, None
+
+
+def _transport_failure(exc: Exception) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    return "invalid_answer" if isinstance(exc, UpstreamError) else "network"
+
+
+def _failure_kind(status: int) -> str | None:
+    if status < 400:
+        return None
+    if status in REFUSED_ALONE:
+        return "refused"
+    if status == 429:
+        return "throttled"
+    return "server_error" if status >= 500 else "rejected"
+
+
+def _count_post(started: float, status: str, failure: str | None) -> None:
+    metrics.POSTHOG_CAPTURE_DURATION.observe(time.perf_counter() - started)
+    metrics.POSTHOG_CAPTURE_REQUESTS.labels(status).inc()
+    if failure is not None:
+        metrics.FORWARDER_FAILURES.labels(failure).inc()
 
 
 def _backoff(attempt: int) -> float:

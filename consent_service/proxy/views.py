@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.views.decorators.csrf import csrf_exempt
 
 from consent_service.api.errors import ErrorBody, json_error
+from consent_service.core import metrics
 from consent_service.core.conf import conf
 from consent_service.core.network import client_ip
 from consent_service.ledger.distinct_ids import distinct_id_claimable, distinct_id_is_valid
@@ -47,6 +48,7 @@ from consent_service.proxy.gate import (
     settle,
 )
 from consent_service.proxy.routes import Kind, Route, resolve_route
+from consent_service.proxy.throttle import proxy_rate_check
 from consent_service.proxy.upstream import (
     UpstreamError,
     asset_encoding,
@@ -70,6 +72,22 @@ class SpoolUnavailable(Exception):
 @csrf_exempt
 def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
     route = resolve_route(path)
+    response = _answer(request, route)
+    metrics.proxy_requests(_route_label(route), response.status_code).inc()
+    return response
+
+
+def _route_label(route: Route | None) -> str:
+    """A few fixed values: never the path, which holds asset names and the server secret."""
+    if route is None:
+        return "unknown"
+    if route.kind is Kind.ASSET:
+        return "static" if route.upstream_path.startswith("/static/") else "config"
+    name = "unsupported" if route.kind is Kind.UNSUPPORTED else route.upstream_path.strip("/")
+    return f"server/{name}" if route.server else name
+
+
+def _answer(request: HttpRequest, route: Route | None) -> HttpResponseBase:
     if route is None:
         return _error(request, 404, "unknown_route", "Not a PostHog route.")
     if request.method not in route.methods:
@@ -77,6 +95,13 @@ def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
     if route.kind is Kind.UNSUPPORTED:
         detail = "Capture mode v1 is not supported: use the SDK's default capture mode."
         return _error(request, 400, "unsupported_capture_mode", detail)
+    rate = proxy_rate_check(request, route)
+    if not rate.allowed:
+        response = _error(request, 503, "rate_limited", "Too many requests; retry later.")
+        response["Retry-After"] = str(rate.retry_after)
+        # Expected under a flood: Django would log every such 503 as a server error.
+        response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
     try:
         return _handle(request, route)
     except PayloadError as exc:

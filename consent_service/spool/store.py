@@ -176,6 +176,10 @@ def spool_dead_letter(*, refused: list[Refused]) -> None:
     )
 
 
+def dead_letters_count() -> int:
+    return DeadLetter.objects.count()
+
+
 def dead_letters_expire(*, older_than_days: int) -> int:
     cutoff = timezone.now() - timedelta(days=older_than_days)
     deleted, _ = DeadLetter.objects.filter(created_at__lt=cutoff).delete()

@@ -105,6 +105,10 @@ def test_several_gzip_members_are_all_read():
         (b"[" * 600 + b"]" * 600, "json_too_complex"),
         (b"[" + b"{}," * 100_000 + b"{}]", "json_too_complex"),
         (b"\x1f\x8b\x08garbage", "invalid_gzip"),
+        # Not JSON, or out of PostHog's range: its parser would refuse the whole body.
+        (b'[{"event": "e", "properties": {"n": NaN}}]', "invalid_json"),
+        (b'[{"event": "e", "properties": {"n": -Infinity}}]', "invalid_json"),
+        (b'[{"event": "e", "properties": {"n": 1e400}}]', "invalid_json"),
     ],
 )
 def test_malformed_bodies_are_400s(body, code):

@@ -7,8 +7,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
-from consent_service.core.workers import stop_on_signals, worker_name
-from consent_service.proxy.forwarder import dead_letters_cleanup, forward_round
+from consent_service.core.logs import log_context
+from consent_service.core.workers import round_log, stop_on_signals, worker_name
+from consent_service.proxy.drop_tallies import drops_flush
+from consent_service.proxy.forwarder import Round, dead_letters_cleanup, forward_round
 
 logger = logging.getLogger("consent_service.proxy.forwarder")
 CLEANUP_EVERY_SECONDS = 3600.0
@@ -34,13 +36,16 @@ class Command(BaseCommand):
         delivered, cleaned_at = 0, 0.0
         while not stop.is_set():
             close_old_connections()
-            result = forward_round(worker=worker, limit=options["batch"])
+            with log_context():  # the round's id is the request_id of its log lines
+                started = time.perf_counter()
+                result = forward_round(worker=worker, limit=options["batch"])
+                expired = 0
+                if time.monotonic() - cleaned_at > CLEANUP_EVERY_SECONDS:
+                    expired = dead_letters_cleanup()
+                    cleaned_at = time.monotonic()
+                if result.requests or expired:
+                    _log(result, expired, started)
             delivered += result.delivered
-            if result.requests:
-                _log(result)
-            if time.monotonic() - cleaned_at > CLEANUP_EVERY_SECONDS:
-                dead_letters_cleanup()
-                cleaned_at = time.monotonic()
             if result.requests >= options["batch"] and not result.retried:
                 continue  # a full round: more is due at once
             # Otherwise wait: under load the next round then carries a bigger batch, so the
@@ -48,15 +53,23 @@ class Command(BaseCommand):
             if options["once"]:
                 break
             stop.wait(options["idle"])
+        drops_flush()  # what was dropped since the last write, before the process ends
         self.stdout.write(f"forwarder {worker}: {delivered} events delivered")
 
 
-def _log(result: Any) -> None:
-    logger.info(
-        "forwarded %d requests: %d delivered, %d dead-lettered, dropped %s, %d to retry",
-        result.requests,
-        result.delivered,
-        result.dead_lettered,
-        dict(result.dropped) or "none",
-        result.retried,
+def _log(result: Round, expired: int, started: float) -> None:
+    reasons = ",".join(f"{reason}={n}" for reason, n in sorted(result.dropped.items()))
+    round_log(
+        logger,
+        "forwarder round: %(requests)d requests, %(delivered)d events delivered, "
+        "%(dead_lettered)d dead-lettered, %(dropped)d dropped (%(dropped_reasons)s), "
+        "%(retried)d requests to retry, %(expired)d old dead letters deleted",
+        started=started,
+        requests=result.requests,
+        delivered=result.delivered,
+        dead_lettered=result.dead_lettered,
+        dropped=sum(result.dropped.values()),
+        dropped_reasons=reasons or "none",
+        retried=result.retried,
+        expired=expired,
     )
