@@ -95,6 +95,16 @@ def line_chart(
     return _svg(title, days, 100, "%", parts, list(series))
 
 
+def _day_labels(count: int) -> list[tuple[int, str]]:
+    """First, middle and last day; the outer ones lean inwards so they are not cut off."""
+    if not count:
+        return []
+    anchors = {0: "start", count // 2: "middle", count - 1: "end"}
+    if count == 1:
+        anchors = {0: "middle"}
+    return sorted(anchors.items())
+
+
 def _svg(
     title: str,
     days: Sequence[date],
@@ -116,11 +126,11 @@ def _svg(
     )
     labels = format_html_join(
         "",
-        '<text x="{}" y="{}" text-anchor="middle" font-size="11">{}</text>',
+        '<text x="{}" y="{}" text-anchor="{}" font-size="11">{}</text>',
         (
-            (_n(LEFT + (i + 0.5) * _plot_width() / len(days)), bottom + 14, days[i].isoformat())
-            for i in sorted({0, len(days) // 2, len(days) - 1})
-            if days
+            (_n(LEFT + (i + 0.5) * _plot_width() / len(days)), bottom + 14, anchor)
+            + (days[i].isoformat(),)
+            for i, anchor in _day_labels(len(days))
         ),
     )
     legend = format_html_join(
