@@ -34,15 +34,24 @@ $(RUN_DIR)/secret_key:
 	$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
 	chmod 600 $@
 
+# The Ed25519 key that signs consent receipts (README "Consent receipts"), PEM PKCS#8.
+$(RUN_DIR)/receipt_signing_key: $(STAMP)
+	mkdir -p $(RUN_DIR)
+	umask 077; $(BIN)/python -c 'from cryptography.hazmat.primitives import serialization as s; \
+		from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey as K; \
+		print(K.generate().private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, \
+		s.NoEncryption()).decode(), end="")' > $@
+
 # Without POSTHOG_API_KEY, the local PostHog sandbox runs beside the service and takes
 # every PostHog role (ingestion, assets, persons API), so nothing leaves the machine.
 # /metrics adds up every process's counters (the forwarder's and the erasure worker's too):
 # prometheus-client's multiprocess mode, emptied at each start.
-run: $(STAMP) $(RUN_DIR)/secret_key $(NODE_STAMP)
+run: $(STAMP) $(RUN_DIR)/secret_key $(RUN_DIR)/receipt_signing_key $(NODE_STAMP)
 	@set -e; \
 	rm -rf $(RUN_DIR)/metrics; mkdir -p $(RUN_DIR)/metrics; \
 	export DJANGO_SECRET_KEY_FILE=$(RUN_DIR)/secret_key DJANGO_DEBUG=$${DJANGO_DEBUG:-1} \
-		CONSENT_DEV_TOOLS=$${CONSENT_DEV_TOOLS:-1} PROMETHEUS_MULTIPROC_DIR=$(abspath $(RUN_DIR))/metrics; \
+		CONSENT_DEV_TOOLS=$${CONSENT_DEV_TOOLS:-1} PROMETHEUS_MULTIPROC_DIR=$(abspath $(RUN_DIR))/metrics \
+		CONSENT_RECEIPT_SIGNING_KEY_FILE=$${CONSENT_RECEIPT_SIGNING_KEY_FILE:-$(abspath $(RUN_DIR))/receipt_signing_key}; \
 	$(MANAGE) migrate --noinput; \
 	$(MANAGE) consent_defaults; \
 	if [ -z "$$POSTHOG_API_KEY" ]; then \

@@ -245,6 +245,9 @@ CONSENT_POLICY_VERSION = env_str("CONSENT_POLICY_VERSION", "1")
 CONSENT_MAX_AGE_DAYS = env_int("CONSENT_MAX_AGE_DAYS", 395)
 CONSENT_PROXY_PREFIX = "/" + env_str("CONSENT_PROXY_PREFIX", "ph").strip("/")
 CONSENT_TRUSTED_PROXIES = env_list("CONSENT_TRUSTED_PROXIES", [])
+# What PostHog sees of the client address: full, truncate (IPv4 /24, IPv6 /48) or drop
+# (nothing, and GeoIP off). The ledger's evidence is always truncated, whatever this says.
+CONSENT_IP_MODE = env_str("CONSENT_IP_MODE", "full").strip().lower()
 CONSENT_VISITOR_COOKIE_NAME = env_str("CONSENT_VISITOR_COOKIE_NAME", "consent_vid")
 # How long a cached consent entry lives unless a write replaces it first (every consent write
 # re-sets its subject's entries and drops every process's in-memory copies).
@@ -257,6 +260,16 @@ CONSENT_VISITOR_COOKIE_DOMAIN = env_str("CONSENT_VISITOR_COOKIE_DOMAIN")
 # On, a browser may claim any unbound id it names first (a visitor could take another
 # user's guessable id, such as an email, before that user does).
 CONSENT_TRUST_CLIENT_DISTINCT_IDS = env_bool("CONSENT_TRUST_CLIENT_DISTINCT_IDS", False)
+# Signed consent receipts (README "Consent receipts"). The key file holds an Ed25519 private
+# key (PEM PKCS#8, or its 32 raw bytes), read once per process; empty: no receipts (503).
+CONSENT_RECEIPT_SIGNING_KEY_FILE = env_str("CONSENT_RECEIPT_SIGNING_KEY_FILE")
+CONSENT_RECEIPT_CONTROLLER = env_str("CONSENT_RECEIPT_CONTROLLER")
+CONSENT_RECEIPT_CONTROLLER_CONTACT = env_str("CONSENT_RECEIPT_CONTROLLER_CONTACT")
+CONSENT_RECEIPT_JURISDICTION = env_str("CONSENT_RECEIPT_JURISDICTION")
+# On, posthog-js runs with `cookieless_mode: "on_reject"` and the proxy forwards a visitor's
+# cookieless events (sentinel id, allowlisted properties) while analytics is not granted
+# (README "Cookieless measurement on refusal"). Off: nothing at all without a grant.
+CONSENT_COOKIELESS_ON_REJECT = env_bool("CONSENT_COOKIELESS_ON_REJECT", False)
 
 # --- Rate limits ------------------------------------------------------------------------
 # N/period, or 0 for none. Counted per host in memory-mapped files under CONSENT_RATE_LIMIT_DIR
@@ -331,6 +344,15 @@ CONSENT_METRICS_ALLOWED_NETWORKS = env_list(
     "CONSENT_METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"]
 )
 CONSENT_METRICS_TOKEN = env_secret("CONSENT_METRICS_TOKEN")
+
+# --- Signed identity (POST /api/v1/identity/) ---------------------------------------------
+# The host app's backend signs its user id (README "Signed identity"). Empty secret: the
+# endpoint answers 404. The previous secret is accepted too while a new one is rolled out.
+CONSENT_IDENTITY_SECRET = env_secret("CONSENT_IDENTITY_SECRET")
+CONSENT_IDENTITY_SECRET_PREVIOUS = env_secret("CONSENT_IDENTITY_SECRET_PREVIOUS")
+CONSENT_IDENTITY_MAX_AGE_SECONDS = env_int("CONSENT_IDENTITY_MAX_AGE_SECONDS", 300)
+# The site the signature covers; empty: the first of DJANGO_ALLOWED_HOSTS.
+CONSENT_IDENTITY_SITE = env_str("CONSENT_IDENTITY_SITE") or (ALLOWED_HOSTS or [""])[0]
 
 # --- Session recording ----------------------------------------------------------------
 RECORDING_MASK_ALL_INPUTS = env_bool("RECORDING_MASK_ALL_INPUTS", True)

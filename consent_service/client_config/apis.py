@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from consent_service.api.security import ConsentReadThrottle
 from consent_service.client_config.selectors import client_config
 from consent_service.client_config.serializers import ClientConfigSerializer
-from consent_service.ledger.http import caller_from_request
+from consent_service.ledger.http import caller_from_request, external_subject_from_request
 from consent_service.ledger.identified_ids import visitor_identity
 from consent_service.ledger.services import consent_current
 
@@ -35,7 +35,9 @@ class AnalyticsConfigApi(APIView):
         caller = caller_from_request(request._request)
         consent = consent_current(caller=caller)
         identity = visitor_identity(
-            visitor_id=caller.visitor_id, user_id=caller.user.pk if caller.user else None
+            visitor_id=caller.visitor_id,
+            user_id=caller.user.pk if caller.user else None,
+            external_subject_id=external_subject_from_request(request._request),
         )
         response = Response(
             client_config(

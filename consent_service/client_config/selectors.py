@@ -37,6 +37,10 @@ def client_config(
             # host-only one each subdomain is another visitor (another subject), and ids
             # bound to one subject are refused to every other (409 here, dropped at /ph).
             "cross_subdomain_cookie": bool(settings.visitor_cookie_domain),
+            # The preset (README "Cookieless measurement on refusal"): refused or undecided,
+            # posthog-js sends cookieless events (sentinel id, nothing stored), the only
+            # ones the proxy then forwards. None: posthog-js's default, no events at all.
+            "cookieless_mode": "on_reject" if settings.cookieless_on_reject else None,
         },
         "identified_id": identified,
         "reset_identity": reset_identity,

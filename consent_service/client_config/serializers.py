@@ -53,6 +53,12 @@ class PosthogOptionsSerializer(serializers.Serializer[Any]):
         help_text="True only when the visitor cookie spans subdomains too "
         "(CONSENT_VISITOR_COOKIE_DOMAIN)."
     )
+    cookieless_mode = serializers.ChoiceField(
+        choices=["on_reject"],
+        allow_null=True,
+        help_text='"on_reject" with CONSENT_COOKIELESS_ON_REJECT: while analytics is not '
+        "granted, posthog-js sends cookieless events (no id, nothing stored). Else null.",
+    )
 
 
 class ClientConfigSerializer(serializers.Serializer[Any]):

@@ -12,6 +12,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 
 PERSON_PROFILES = {"always", "never", "identified_only"}
 HOST_SETTINGS = ("POSTHOG_HOST", "POSTHOG_ASSETS_HOST", "POSTHOG_APP_HOST")
+IP_MODES = ("full", "truncate", "drop")  # as proxy/client_address.py, which core may not import
 
 
 @register()
@@ -129,6 +130,78 @@ def check_spool_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                 "CONSENT_SPOOL_BACKEND=redis needs CONSENT_SPOOL_REDIS_URL (REDIS_URL is not "
                 "used: a cache Redis without persistence would lose acknowledged events).",
                 id="consent.E012",
+            )
+        ]
+    return []
+
+
+@register()
+def check_ip_mode(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """CONSENT_IP_MODE against the cookieless preset: PostHog hashes each cookieless visitor
+    from the client IP (PROTOCOL.md 3.6), so a cut IP merges visitors and none drops them."""
+    mode = settings.CONSENT_IP_MODE
+    if mode not in IP_MODES:
+        return [Error(f"CONSENT_IP_MODE must be one of {', '.join(IP_MODES)}.", id="consent.E013")]
+    if not getattr(settings, "CONSENT_COOKIELESS_ON_REJECT", False):
+        return []
+    if mode == "drop":
+        return [
+            Error(
+                "CONSENT_IP_MODE=drop with CONSENT_COOKIELESS_ON_REJECT: PostHog hashes "
+                "cookieless visitors from the event's $ip and drops a cookieless event "
+                "without one. Use truncate or full, or turn the cookieless preset off.",
+                id="consent.E014",
+            )
+        ]
+    if mode == "truncate":
+        return [
+            Warning(
+                "CONSENT_IP_MODE=truncate with CONSENT_COOKIELESS_ON_REJECT: PostHog hashes "
+                "cookieless visitors from the client IP, so everyone refusing behind one /24 "
+                "(IPv6 /48) with the same user agent counts as one visitor per day.",
+                id="consent.W003",
+            )
+        ]
+    return []
+
+
+@register()
+def check_receipt_key_file(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """A key named but unreadable is a broken deployment. Its content is parsed on first
+    use (consent/receipts.py: 503 receipts_unavailable, logged, if it is no Ed25519 key)."""
+    path = settings.CONSENT_RECEIPT_SIGNING_KEY_FILE
+    if not path:
+        return []
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        return [
+            Error(
+                f"CONSENT_RECEIPT_SIGNING_KEY_FILE cannot be read: {error.strerror}.",
+                id="consent.E015",
+            )
+        ]
+    return []
+
+
+@register(deploy=True)
+def check_receipt_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Receipts are optional, so only the deployment checks warn (`make run` makes a key)."""
+    if not settings.CONSENT_RECEIPT_SIGNING_KEY_FILE:
+        return [
+            Warning(
+                "CONSENT_RECEIPT_SIGNING_KEY_FILE is not set: consent receipts are off "
+                "(GET /api/v1/consent/receipts/<id>/ answers 503 receipts_unavailable).",
+                id="consent.W004",
+            )
+        ]
+    if not settings.CONSENT_RECEIPT_CONTROLLER or not settings.CONSENT_RECEIPT_JURISDICTION:
+        return [
+            Warning(
+                "Consent receipts are signed but CONSENT_RECEIPT_CONTROLLER or "
+                "CONSENT_RECEIPT_JURISDICTION is empty: receipts name no controller or law.",
+                id="consent.W005",
             )
         ]
     return []

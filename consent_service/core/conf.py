@@ -31,6 +31,7 @@ class Conf:
     max_age: timedelta
     proxy_prefix: str
     trusted_proxies: tuple[Network, ...]
+    ip_mode: str
     visitor_cookie_name: str
     visitor_cookie_secure: bool
     visitor_cookie_domain: str
@@ -47,6 +48,11 @@ class Conf:
     proxy_max_depth: int
     proxy_server_secret: str
     trust_client_distinct_ids: bool
+    receipt_signing_key_file: str
+    receipt_controller: str
+    receipt_controller_contact: str
+    receipt_jurisdiction: str
+    cookieless_on_reject: bool
     spool_backend: str
     spool_redis_url: str
     spool_max_requests: int
@@ -64,6 +70,10 @@ class Conf:
     erasure_strategy: str
     metrics_allowed_networks: tuple[Network, ...]
     metrics_token: str
+    identity_secret: str
+    identity_secret_previous: str
+    identity_max_age_seconds: int
+    identity_site: str
     recording_mask_all_inputs: bool
     recording_mask_text_selector: str
     recording_block_selector: str
@@ -94,6 +104,7 @@ def conf() -> Conf:
         max_age=timedelta(days=settings.CONSENT_MAX_AGE_DAYS),
         proxy_prefix=settings.CONSENT_PROXY_PREFIX,
         trusted_proxies=parse_networks(settings.CONSENT_TRUSTED_PROXIES),
+        ip_mode=settings.CONSENT_IP_MODE,
         visitor_cookie_name=settings.CONSENT_VISITOR_COOKIE_NAME,
         visitor_cookie_secure=settings.CONSENT_VISITOR_COOKIE_SECURE,
         visitor_cookie_domain=settings.CONSENT_VISITOR_COOKIE_DOMAIN,
@@ -110,6 +121,11 @@ def conf() -> Conf:
         proxy_max_depth=settings.CONSENT_PROXY_MAX_DEPTH,
         proxy_server_secret=settings.CONSENT_PROXY_SERVER_SECRET,
         trust_client_distinct_ids=settings.CONSENT_TRUST_CLIENT_DISTINCT_IDS,
+        receipt_signing_key_file=settings.CONSENT_RECEIPT_SIGNING_KEY_FILE,
+        receipt_controller=settings.CONSENT_RECEIPT_CONTROLLER,
+        receipt_controller_contact=settings.CONSENT_RECEIPT_CONTROLLER_CONTACT,
+        receipt_jurisdiction=settings.CONSENT_RECEIPT_JURISDICTION,
+        cookieless_on_reject=settings.CONSENT_COOKIELESS_ON_REJECT,
         spool_backend=settings.CONSENT_SPOOL_BACKEND,
         spool_redis_url=settings.CONSENT_SPOOL_REDIS_URL,
         spool_max_requests=settings.CONSENT_SPOOL_MAX_REQUESTS,
@@ -127,6 +143,10 @@ def conf() -> Conf:
         erasure_strategy=settings.ERASURE_STRATEGY,
         metrics_allowed_networks=parse_networks(settings.CONSENT_METRICS_ALLOWED_NETWORKS),
         metrics_token=settings.CONSENT_METRICS_TOKEN,
+        identity_secret=settings.CONSENT_IDENTITY_SECRET,
+        identity_secret_previous=settings.CONSENT_IDENTITY_SECRET_PREVIOUS,
+        identity_max_age_seconds=settings.CONSENT_IDENTITY_MAX_AGE_SECONDS,
+        identity_site=settings.CONSENT_IDENTITY_SITE,
         recording_mask_all_inputs=settings.RECORDING_MASK_ALL_INPUTS,
         recording_mask_text_selector=settings.RECORDING_MASK_TEXT_SELECTOR,
         recording_block_selector=settings.RECORDING_BLOCK_SELECTOR,

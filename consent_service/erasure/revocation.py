@@ -16,7 +16,11 @@ from consent_service.erasure.models import ErasureRequest
 from consent_service.erasure.outbox import erasure_request_create
 from consent_service.ledger.distinct_ids import distinct_ids_refuse
 from consent_service.ledger.idempotency import IdempotencyClaim
-from consent_service.ledger.identity import subject_link_needed, subject_link_user
+from consent_service.ledger.identity import (
+    subject_link_external_user,
+    subject_link_needed,
+    subject_link_user,
+)
 from consent_service.ledger.records import Evidence, ledger_write
 from consent_service.ledger.selectors import subject_by_user, subject_distinct_ids
 from consent_service.ledger.services import (
@@ -128,6 +132,21 @@ def visitor_link_at_login(*, caller: Caller) -> None:
         )
         if linked is not None and linked.revoked:
             revocation_apply(subject=linked.subject, reason=Reason.REFUSAL, label="login")
+
+
+def visitor_link_signed_identity(*, caller: Caller, external_key: str) -> int:
+    """A signed identity from the host app links the browser as a Django login does (see
+    visitor_link_at_login). Returns the user's subject id."""
+    with ledger_write() as head:
+        linked = subject_link_external_user(
+            head=head,
+            visitor_id=caller.visitor_id,
+            external_key=external_key,
+            evidence=caller.evidence,
+        )
+        if linked.revoked:
+            revocation_apply(subject=linked.subject, reason=Reason.REFUSAL, label="identity")
+        return linked.subject.pk
 
 
 def erasure_request_subject(

@@ -24,3 +24,13 @@ def caller_from_request(request: HttpRequest, user: Any = None) -> Caller:
         gpc=request.headers.get("Sec-GPC", "").strip() == "1",
     )
     return Caller(visitor_id=visitor_for(request).id, user=user, evidence=evidence)
+
+
+# Set by POST /api/v1/identity/: the subject a signed identity linked in this browser
+# session. Like Django's own login, it lasts as long as the session (or a DELETE).
+EXTERNAL_SUBJECT_SESSION_KEY = "consent_external_subject"
+
+
+def external_subject_from_request(request: HttpRequest) -> int | None:
+    value = request.session.get(EXTERNAL_SUBJECT_SESSION_KEY)
+    return value if isinstance(value, int) else None

@@ -46,7 +46,7 @@ def identified_id_ensure(*, subject: Subject) -> str | None:
 
     Call inside ledger_write(): its lock serialises this check-then-insert, which keeps
     minted ids at one live per subject."""
-    if subject.user_id is None:
+    if subject.user_id is None and not subject_is_external(subject_id=subject.pk):
         return None
     current = identified_id_of_subject(subject_id=subject.pk)
     if current is not None:
@@ -57,6 +57,13 @@ def identified_id_ensure(*, subject: Subject) -> str | None:
     visitor_consent_refresh(subject_id=subject.pk)
     logger.info("minted an identified distinct_id for subject %s", subject.pk)
     return value
+
+
+def subject_is_external(*, subject_id: int) -> bool:
+    """The subject of a host app user who signed in with a signed identity."""
+    return SubjectIdentifier.objects.filter(
+        subject_id=subject_id, kind=SubjectIdentifier.Kind.EXTERNAL_USER
+    ).exists()
 
 
 def identified_id_of_subject(*, subject_id: int) -> str | None:
@@ -78,13 +85,24 @@ class VisitorIdentity:
     reset: bool  # every id posthog-js may still hold was refused: start a fresh identity
 
 
-def visitor_identity(*, visitor_id: str, user_id: int | None) -> VisitorIdentity:
-    """No query once the visitor's consent is cached."""
+def visitor_identity(
+    *, visitor_id: str, user_id: int | None, external_subject_id: int | None = None
+) -> VisitorIdentity:
+    """No query once the visitor's consent is cached. `external_subject_id`: the subject a
+    signed identity linked in this browser session (no Django user is logged in then)."""
     found = visitor_consent(visitor_id=visitor_id)
     ids = found.distinct_ids if found else {}
     current = identified_id_current(distinct_ids=ids)
     # Only the user the visitor is linked to gets it: never the next user of a shared browser.
-    mine = found is not None and user_id is not None and found.user_id == user_id
+    mine = found is not None and (
+        (user_id is not None and found.user_id == user_id)
+        or (
+            user_id is None
+            and external_subject_id is not None
+            and found.user_id is None
+            and found.subject_id == external_subject_id
+        )
+    )
     return VisitorIdentity(
         identified_id=current if mine else None, reset=_needs_reset(ids, current)
     )

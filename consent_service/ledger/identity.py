@@ -11,11 +11,12 @@ caller above the ledger applies what a revocation means.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from consent_service.ledger.identified_ids import identified_id_ensure
+from consent_service.ledger.identified_ids import identified_id_ensure, subject_is_external
 from consent_service.ledger.models import ConsentRecord, LedgerHead, Subject
 from consent_service.ledger.models import SubjectIdentifier as Identifier
 from consent_service.ledger.records import Evidence, consent_record_append
@@ -58,6 +59,56 @@ def subject_link_user(
         identified_id_ensure(subject=linked.subject)
         visitor_consent_refresh(subject_id=linked.subject.pk)
     return linked
+
+
+def external_user_key(*, site: str, user_id: str) -> str:
+    """What the ledger keeps of a host app's user: a digest to find their subject by. The
+    id PostHog sees is minted (identified_ids.py), so the user id itself is not needed."""
+    return hashlib.sha256(f"{site}\n{user_id}".encode()).hexdigest()
+
+
+def subject_link_external_user(
+    *, head: LedgerHead, visitor_id: str, external_key: str, evidence: Evidence
+) -> Linked:
+    """A signed identity from the host app: as at a Django login, the visitor's anonymous
+    history joins the user's subject (created now if the user is new). A visitor subject
+    that is another person's (a Django user's, another host app user's) is left as it is."""
+    visitor_subject = _visitor_subject(visitor_id)
+    user_subject = _external_subject(external_key)
+    linked = None
+    if user_subject is None:
+        if visitor_subject is not None and _anonymous(visitor_subject):
+            user_subject = visitor_subject  # the visitor's own history becomes the user's
+        else:
+            user_subject = Subject.objects.create()
+        Identifier.objects.create(
+            subject=user_subject, kind=Identifier.Kind.EXTERNAL_USER, value=external_key
+        )
+    if visitor_subject == user_subject:
+        linked = Linked(user_subject, revoked=False)
+    else:
+        _bind_visitor(visitor_id, user_subject)
+        revoked = False
+        if visitor_subject is not None and _anonymous(visitor_subject):
+            revoked = _merge(head, visitor_subject, user_subject, evidence)
+        linked = Linked(user_subject, revoked)
+    identified_id_ensure(subject=linked.subject)
+    visitor_consent_refresh(subject_id=linked.subject.pk)
+    return linked
+
+
+def _external_subject(external_key: str) -> Subject | None:
+    identifier = (
+        Identifier.objects.select_related("subject")
+        .filter(kind=Identifier.Kind.EXTERNAL_USER, value=external_key)
+        .first()
+    )
+    return identifier.subject if identifier else None
+
+
+def _anonymous(subject: Subject) -> bool:
+    """Nobody's browsing history yet: neither a Django user's nor a host app user's."""
+    return subject.user_id is None and not subject_is_external(subject_id=subject.pk)
 
 
 def _visitor_subject(visitor_id: str) -> Subject | None:

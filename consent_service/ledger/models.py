@@ -75,6 +75,8 @@ class SubjectIdentifier(models.Model):
     class Kind(models.TextChoices):
         VISITOR = "visitor", "Visitor cookie id"
         DISTINCT_ID = "distinct_id", "PostHog distinct_id"
+        # A user of the host app vouched for by a signed identity: a digest, never the id.
+        EXTERNAL_USER = "external_user", "Host app user (signed identity)"
 
     subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="identifiers")
     kind = models.CharField(max_length=16, choices=Kind.choices)

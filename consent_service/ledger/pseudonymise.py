@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db.models import Q
 from django.utils import timezone
 
-from consent_service.ledger.models import ConsentEvidence, Subject
+from consent_service.ledger.models import ConsentEvidence, Subject, SubjectIdentifier
 from consent_service.ledger.visitor_consent import visitor_consent_refresh
 
 
@@ -20,4 +20,8 @@ def subject_pseudonymise(*, subject_id: int) -> None:
         ip_truncated="", user_agent="", nonce="", pseudonymised_at=now
     )
     subjects.update(user=None, erased_at=now)
+    # The host app user's digest goes like the user link: a later sign-in starts afresh.
+    SubjectIdentifier.objects.filter(
+        subject__in=subjects, kind=SubjectIdentifier.Kind.EXTERNAL_USER
+    ).delete()
     visitor_consent_refresh(subject_id=subject_id)

@@ -17,6 +17,7 @@ from consent_service.core.conf import conf
 from consent_service.ledger.models import (
     ConsentRecord,
     ConsentState,
+    PolicyVersion,
     Purpose,
     Subject,
     SubjectIdentifier,
@@ -201,6 +202,15 @@ def subject_history(subject: Subject) -> QuerySet[ConsentRecord]:
     """The subject's records and those of visitor subjects merged into it at login."""
     merged = subject_merged(subject).values("pk")
     return ConsentRecord.objects.filter(Q(subject=subject) | Q(subject__in=merged)).order_by("-seq")
+
+
+def record_by_hash(*, record_hash: str) -> ConsentRecord | None:
+    """A record by its chain hash (a consent receipt's id), whoever's it is."""
+    return ConsentRecord.objects.select_related("subject").filter(hash=record_hash).first()
+
+
+def policy_version_record(*, version: str) -> PolicyVersion | None:
+    return PolicyVersion.objects.filter(version=version).first()
 
 
 # --- reports: aggregates per day, computed by the database --------------------------------

@@ -31,7 +31,9 @@ from consent_service.core.conf import conf
 from consent_service.ledger.selectors import purposes_granted
 from consent_service.ledger.visitor_consent import Owner, distinct_id_owners
 from consent_service.posthog.client import retry_after_seconds
+from consent_service.proxy.client_address import event_ip_place
 from consent_service.proxy.clock import event_time, format_time
+from consent_service.proxy.cookieless import NO_SUBJECT, cookieless_event, cookieless_problem
 from consent_service.proxy.drop_tallies import drops_count, drops_flush_due
 from consent_service.proxy.upstream import UpstreamError, post
 from consent_service.spool.store import (
@@ -144,13 +146,22 @@ def dead_letters_cleanup() -> int:
 def _deliverable(claimed: list[Claimed], dropped: Counter[str]) -> list[Outgoing]:
     rows = [(row, json.loads(row.events)) for row in claimed]
     owners = distinct_id_owners(
-        distinct_ids={event["distinct_id"] for _, events in rows for event in events}
+        distinct_ids={
+            event["distinct_id"]
+            for row, events in rows
+            if row.subject_id != NO_SUBJECT
+            for event in events
+        }
     )
     granted: dict[int, bool] = {}
     outgoing = []
     for row, events in rows:
         for event in events:
-            reason = _refusal(owners.get(event["distinct_id"]), row.subject_id, granted)
+            if row.subject_id == NO_SUBJECT:
+                reason = _cookieless_refusal(event)
+                event = cookieless_event(event) if reason is None else event
+            else:
+                reason = _refusal(owners.get(event["distinct_id"]), row.subject_id, granted)
             if reason:
                 dropped[reason] += 1
                 continue
@@ -170,16 +181,23 @@ def _refusal(owner: Owner | None, subject_id: int, granted: dict[int, bool]) -> 
     return None if granted[subject_id] else "consent_withdrawn"
 
 
+def _cookieless_refusal(event: dict[str, Any]) -> str | None:
+    """A request spooled under no subject holds cookieless events only: each goes if the
+    preset is still on and it still is one, and then as rebuilt again (cookieless.py)."""
+    if not conf().cookieless_on_reject:
+        return "cookieless_off"
+    return cookieless_problem(event)
+
+
 def _placed(row: Claimed, event: dict[str, Any]) -> bytes:
     """The event with the time PostHog would have computed on arrival at the proxy, and
     its own visitor's IP: one batch mixes visitors, so no forwarded header can carry it."""
     received = datetime.fromtimestamp(row.received_at, UTC)
     event["timestamp"] = format_time(event_time(event, received_at=received, sent_at=row.sent_at))
     event.pop("offset", None)
-    # PostHog keeps a client-supplied $ip: only the one we resolved may reach it.
-    event["properties"].pop("$ip", None)
-    if row.ip:
-        event["properties"]["$ip"] = row.ip
+    # Only the address we resolved, cut to CONSENT_IP_MODE again (a row spooled under a
+    # laxer mode); under drop, none, and GeoIP off.
+    event_ip_place(event["properties"], address=row.ip)
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
 
 

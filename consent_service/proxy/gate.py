@@ -19,6 +19,12 @@ from enum import Enum
 from typing import Any
 
 from consent_service.proxy.codecs import event_distinct_id, normalise_id
+from consent_service.proxy.cookieless import (
+    COOKIELESS_ID,
+    NO_SUBJECT,
+    cookieless_event,
+    cookieless_problem,
+)
 
 # Properties naming another id that PostHog merges into the event's person.
 LINKED_PROPERTIES = {
@@ -30,6 +36,7 @@ ALWAYS_LINKED = ("$anon_distinct_id", "$device_id")
 SNAPSHOT_EVENTS = frozenset({"$snapshot", "$snapshot_items"})
 
 Claimable = Callable[[str], bool]
+NO_CLAIMS: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -111,14 +118,21 @@ def gate_for_caller(
     owners: Mapping[str, IdOwner | None],
     claimable: Claimable,
     recordings: bool,
+    cookieless: bool = False,
 ) -> GateResult:
-    """Browser routes: the caller decides for itself only; no caller or grant, nothing."""
+    """Browser routes: the caller decides for itself only; no caller or grant, nothing.
+    The one exception, `cookieless` (the preset, never on /s/): posthog-js's cookieless
+    events go, rebuilt from an allowlist, under no subject (cookieless.py)."""
     result = GateResult()
     for event in events:
-        if caller is None or not caller.grant.analytics:
-            result.dropped["no_consent"] += 1
-        else:
+        if caller is not None and caller.grant.analytics:
             _judge(result, event, caller, owners, claimable, recordings)
+            continue
+        problem = cookieless_problem(event) if cookieless and not recordings else "no_consent"
+        if problem is None:
+            result.kept.append(Kept(cookieless_event(event), COOKIELESS_ID, NO_SUBJECT, NO_CLAIMS))
+        else:
+            result.dropped[problem] += 1
     return result
 
 

@@ -3,7 +3,8 @@ calls through it.
 
 Requests to PostHog are built from an allowlist: our cookies, Authorization, CSRF
 tokens and hop-by-hop headers never leave, and X-Forwarded-For carries only the
-client address we resolved (trusted proxies only), never a client-supplied chain.
+client address we resolved (trusted proxies only), never a client-supplied chain, and
+only as much of it as CONSENT_IP_MODE allows (client_address.py).
 Every call has a total deadline, and what comes back is read up to a cap, decoded size
 included (RELIABILITY.md P14, P19, P27).
 """
@@ -19,7 +20,7 @@ from django.http import HttpRequest
 
 from consent_service.core.conf import conf
 from consent_service.core.http import PooledClient
-from consent_service.core.network import client_ip
+from consent_service.proxy.client_address import upstream_ip
 from consent_service.proxy.codecs import PayloadError, gunzip_bounded
 from consent_service.proxy.deadline import deadline_after, deadline_at, deadline_transport
 
@@ -118,7 +119,7 @@ def upstream_headers(
     request: HttpRequest, extra: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     headers = {name: request.headers[name] for name in REQUEST_HEADERS if name in request.headers}
-    address = client_ip(request)
+    address = upstream_ip(request)  # CONSENT_IP_MODE: under drop, no header at all
     if address:
         headers["X-Forwarded-For"] = address
     return {**headers, **(extra or {})}

@@ -23,11 +23,12 @@ from django.views.decorators.csrf import csrf_exempt
 from consent_service.api.errors import ErrorBody, json_error
 from consent_service.core import metrics
 from consent_service.core.conf import conf
-from consent_service.core.network import client_ip
 from consent_service.ledger.distinct_ids import distinct_id_claimable, distinct_id_is_valid
 from consent_service.proxy import stats
+from consent_service.proxy.client_address import event_ip_place, geoip_disabled, upstream_ip
 from consent_service.proxy.codecs import Limits, Payload, PayloadError, decode_payload
 from consent_service.proxy.consent import caller_for, claims_bind, owners_of
+from consent_service.proxy.cookieless import NO_SUBJECT
 from consent_service.proxy.deadline import deadline_after, deadline_at
 from consent_service.proxy.envelope import (
     encode_json,
@@ -198,6 +199,7 @@ def _gate_for_caller(
         owners=owners,
         claimable=distinct_id_claimable,
         recordings=route.recordings,
+        cookieless=route.kind is Kind.EVENTS and conf().cookieless_on_reject,
     )
 
 
@@ -207,7 +209,9 @@ def _spool_events(request: HttpRequest, kept: list[Kept], sent_at: Any) -> None:
     received_at = time.time()
     by_subject: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for entry in kept:
-        event = rebuilt_event(entry.event, entry.distinct_id)
+        # A cookieless event was rebuilt by the gate, from its allowlist, without a person.
+        cookieless = entry.subject_id == NO_SUBJECT
+        event = entry.event if cookieless else rebuilt_event(entry.event, entry.distinct_id)
         event.setdefault("uuid", str(uuid.uuid4()))
         by_subject[entry.subject_id].append(event)
     entries = [
@@ -219,7 +223,7 @@ def _spool_events(request: HttpRequest, kept: list[Kept], sent_at: Any) -> None:
             entries=entries,
             received_at=received_at,
             sent_at=sent_at if is_timestamp(sent_at) else "",
-            ip=client_ip(request),
+            ip=upstream_ip(request),  # already cut: a full IP never sits in the spool
         )
     except DatabaseError as exc:
         raise SpoolUnavailable from exc
@@ -229,6 +233,8 @@ def _send_recordings(request: HttpRequest, route: Route, kept: list[Kept]) -> No
     """Recordings still go at once: one /s/ request is one session's snapshot batch."""
     settings = conf()
     events = [rebuilt_event(entry.event, entry.distinct_id, erasable=False) for entry in kept]
+    for event in events:  # their IP travels in the header only
+        event_ip_place(event["properties"], address=None)
     document = recording_document(events, token=settings.posthog_api_key)
     answer = post(
         settings.posthog_host + route.upstream_path,
@@ -261,6 +267,8 @@ def _flags(request: HttpRequest, route: Route, payload: Payload) -> HttpResponse
         return _no_flags()
     ids = {"distinct_id": result.kept[0].distinct_id, **_kept_flag_ids(body, probe)}
     document = flags_document(body, token=settings.posthog_api_key, ids=ids)
+    if geoip_disabled():  # PostHog would locate our server's address instead
+        document["geoip_disable"] = True
     answer = post(
         settings.posthog_host + route.upstream_path,
         content=json.dumps(document, separators=(",", ":")).encode(),

@@ -40,9 +40,25 @@ def control_view(request: Request, sandbox: Sandbox) -> Response:
     if route == ("POST", "/reset"):
         sandbox.reset()
         return json_response(200, {"reset": True})
+    if route == ("GET", "/cookieless"):
+        return json_response(200, {"enabled": sandbox.cookieless_hash_mode})
+    if route == ("POST", "/cookieless"):
+        return _cookieless_set(request, sandbox)
     if route[1] == "/faults":
         return _faults_view(request, sandbox.faults)
     return json_response(404, {"error": "not found", "path": request.path})
+
+
+def _cookieless_set(request: Request, sandbox: Sandbox) -> Response:
+    """`{"enabled": bool}`: the project's cookieless server hash mode (until reset)."""
+    try:
+        spec = json.loads(request.body or b"{}")
+    except ValueError:
+        spec = None
+    if not isinstance(spec, dict) or not isinstance(spec.get("enabled"), bool):
+        return json_response(400, {"error": 'expected {"enabled": true|false}'})
+    sandbox.cookieless_hash_mode = spec["enabled"]
+    return json_response(200, {"enabled": sandbox.cookieless_hash_mode})
 
 
 def _faults_view(request: Request, faults: Faults) -> Response:

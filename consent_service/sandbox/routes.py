@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from consent_service.sandbox.capture import capture_accept, capture_route
 from consent_service.sandbox.control import CONTROL_PREFIX, control_view
+from consent_service.sandbox.cookieless import cookieless_ingest
 from consent_service.sandbox.faults import Fault
 from consent_service.sandbox.persons_api import persons_view
 from consent_service.sandbox.remote import config_view, decide_view, flags_view
@@ -99,7 +100,10 @@ def _capture(request: Request, route: str, sandbox: Sandbox) -> Response:
     if fault is not None:
         return fault_response(fault, request.path)
     # Capture answers 200 for what ingestion later drops; persons decide what is kept.
-    kept = sandbox.persons.ingest(accepted.events, generation=request.generation)
+    events = cookieless_ingest(
+        accepted.events, enabled=sandbox.cookieless_hash_mode, salts=sandbox.salts
+    )
+    kept = sandbox.persons.ingest(events, generation=request.generation)
     sandbox.store.add_events(kept, generation=request.generation)
     if accepted.beacon:
         return Response(204)

@@ -59,6 +59,15 @@ class SandboxServer:
         return self.sandbox.flags
 
     @property
+    def cookieless_hash_mode(self) -> bool:
+        """The project's cookieless server hash mode; off, cookieless events are dropped."""
+        return self.sandbox.cookieless_hash_mode
+
+    @cookieless_hash_mode.setter
+    def cookieless_hash_mode(self, enabled: bool) -> None:
+        self.sandbox.cookieless_hash_mode = enabled
+
+    @property
     def port(self) -> int:
         if self._httpd is None:
             raise RuntimeError("the sandbox is not started")

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -93,7 +95,19 @@ def server(
     # DRF's SimpleRateThrottle binds its rates when imported, so for its scopes this is
     # belt and braces: the cache cleared before every case is what resets them.
     rates = dict.fromkeys(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "1000000/min")
+    key = tmp_path / "receipt_signing_key"  # receipts configured, as in production
+    key.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     with override_settings(
+        CONSENT_RECEIPT_SIGNING_KEY_FILE=str(key),
+        CONSENT_RECEIPT_CONTROLLER="Example Ltd",
+        CONSENT_RECEIPT_JURISDICTION="EU",
+        CONSENT_IDENTITY_SECRET="fuzz-identity-secret-0123456789abcdef",  # the endpoint is on
         CSRF_COOKIE_SECURE=False,
         SESSION_COOKIE_SECURE=False,
         CONSENT_VISITOR_COOKIE_SECURE=False,

@@ -48,8 +48,13 @@ def test_served_schema_matches_the_committed_file(visitor):
 PROXY_STATS_URL = "/api/v1/proxy/stats/"
 ERASURE_REQUESTS_URL = "/api/v1/erasure-requests/"
 ERASURE_REQUEST_URL = "/api/v1/erasure-requests/{id}/"
+IDENTITY_URL = "/api/v1/identity/"
+RECEIPT_URL = "/api/v1/consent/receipts/{receipt_id}/"
+RECEIPT_KEY_URL = "/api/v1/consent/receipts/key/"
 # Staff may address any subject (GDPR Art. 17 requests); visitors only ever themselves.
 STAFF_ONLY_URLS = {ERASURE_REQUESTS_URL, ERASURE_REQUEST_URL}
+# An id in the path that is looked up among the caller's own records only (404 otherwise).
+CALLER_SCOPED_URLS = {RECEIPT_URL}
 
 
 def test_schema_documents_exactly_the_public_endpoints():
@@ -63,7 +68,12 @@ def test_schema_documents_exactly_the_public_endpoints():
         PROXY_STATS_URL,
         ERASURE_REQUESTS_URL,
         ERASURE_REQUEST_URL,
+        IDENTITY_URL,
+        RECEIPT_URL,
+        RECEIPT_KEY_URL,
     }
+    assert set(paths[RECEIPT_URL]) == set(paths[RECEIPT_KEY_URL]) == {"get"}
+    assert set(paths[IDENTITY_URL]) == {"post", "delete"}
     assert set(paths[ERASURE_REQUESTS_URL]) == {"get", "post"}
     assert set(paths[ERASURE_REQUEST_URL]) == {"get"}
     assert set(paths[PROXY_STATS_URL]) == {"get"}
@@ -77,7 +87,7 @@ def test_no_operation_takes_a_subject_id():
     for path, operations in openapi_document()["paths"].items():
         if path in STAFF_ONLY_URLS:
             continue
-        assert "{" not in path
+        assert "{" not in path or path in CALLER_SCOPED_URLS
         for operation in operations.values():
             names = {parameter["name"].lower() for parameter in operation.get("parameters", [])}
             assert not any("subject" in name for name in names), path

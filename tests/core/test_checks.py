@@ -7,6 +7,7 @@ from config.env import EnvError, env_bool, env_int, env_list
 from consent_service.core.checks import (
     check_apps_installed,
     check_consent_settings,
+    check_ip_mode,
     check_posthog_settings,
     check_spool_settings,
 )
@@ -21,6 +22,7 @@ def test_default_settings_pass_the_checks():
     assert check_consent_settings(None) == []
     assert check_apps_installed(None) == []
     assert check_spool_settings(None) == []
+    assert check_ip_mode(None) == []
 
 
 @pytest.mark.parametrize(
@@ -65,3 +67,20 @@ def test_env_readers_reject_malformed_values(monkeypatch):
     with pytest.raises(EnvError):
         env_int("X_INT", 1)
     assert env_list("X_LIST") == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "cookieless", "expected"),
+    [
+        ("full", False, []),
+        ("truncate", False, []),
+        ("drop", False, []),
+        ("hash", False, ["consent.E013"]),
+        ("full", True, []),
+        ("truncate", True, ["consent.W003"]),  # one /24 with one user agent: one visitor
+        ("drop", True, ["consent.E014"]),  # PostHog drops cookieless events without $ip
+    ],
+)
+def test_the_ip_mode_is_checked_against_the_cookieless_preset(mode, cookieless, expected):
+    with override_settings(CONSENT_IP_MODE=mode, CONSENT_COOKIELESS_ON_REJECT=cookieless):
+        assert ids(check_ip_mode(None)) == expected

@@ -166,8 +166,16 @@ def test_a_malformed_request_is_logged_without_the_client_address(gunicorn):
 
 
 def test_a_worker_that_exits_is_marked_dead_for_prometheus(gunicorn):
-    booted = [line["message"] for line in json_lines(gunicorn.err) if "Booting" in line["message"]]
-    pid = booted[0].rsplit(" ", 1)[1]
+    def booted() -> list[str]:
+        return [
+            line["message"] for line in json_lines(gunicorn.err) if "Booting" in line["message"]
+        ]
+
+    # The master listens before its worker has booted and said so.
+    deadline = time.monotonic() + 15
+    while not booted() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = booted()[0].rsplit(" ", 1)[1]
     # What prometheus-client writes for a live gauge of that worker; child_exit removes it.
     live = gunicorn.metrics / f"gauge_liveall_{pid}.db"
     live.write_bytes(b"")

@@ -13,11 +13,14 @@
  * analytics, this script identifies with the id the server minted (config `identified_id`).
  *
  * API: configure(options), start(options) -> Promise<state>, grant(purposes), reject(),
- * withdraw(), open(), state(), posthog(). Every change is dispatched on window as a
- * "consentservice:change" CustomEvent whose detail is the consent state (as GET
- * /api/v1/consent/). With the banner off, open() dispatches "consentservice:open" instead.
+ * withdraw(), identify({userId, signature}), forgetIdentity(), open(), state(), posthog().
+ * Every change is dispatched on window as a "consentservice:change" CustomEvent whose
+ * detail is the consent state (as GET /api/v1/consent/). With the banner off, open()
+ * dispatches "consentservice:open" instead.
  * Options: banner, autostart, posthog (an instance), posthogOptions (extra init options;
  * the server's options win), apiBase ("/api/v1"), csrfCookie ("csrftoken").
+ * receipt(id) saves the signed receipt of a consent record (by default the latest) as a
+ * file; the banner offers it once a decision is on record (README "Consent receipts").
  */
 (function (root, factory) {
   const api = factory(root);
@@ -40,6 +43,7 @@
     session_replay: 'Recordings of how pages are used (together with Analytics). ' +
       'What you type is masked.',
   };
+  const COOKIELESS_ID = '$posthog_cookieless'; // posthog-js's id while cookieless
   let config = null; // the last answer of GET analytics/config/
   let posthog = null;
   let started = null;
@@ -155,7 +159,10 @@
       source: 'banner',
     };
     // Bound to the visitor so erasure finds it; without analytics nothing is sent under it.
-    if (grantsAnalytics && posthog) body.distinct_id = posthog.get_distinct_id();
+    // Cookieless (CONSENT_COOKIELESS_ON_REJECT) it holds only a sentinel, nobody's id:
+    // opting in gives posthog-js a fresh one, which the proxy binds from its first event.
+    const current = grantsAnalytics && posthog ? posthog.get_distinct_id() : null;
+    if (current && current !== COOKIELESS_ID) body.distinct_id = current;
     try {
       return await write('/consent/', body);
     } catch (error) {
@@ -167,6 +174,36 @@
       body.distinct_id = posthog.get_distinct_id();
       return write('/consent/', body);
     }
+  }
+
+  /** The signed receipt of one of the visitor's records (default: the latest), as a file. */
+  async function receipt(id) {
+    await start();
+    let receiptId = id;
+    if (!receiptId) {
+      const latest = (await request('GET', '/consent/history/?page_size=1')).results[0];
+      if (!latest) throw new Error('consent-service: no decision on record yet');
+      receiptId = latest.hash; // a record's chain hash is its receipt id
+    }
+    const path = '/consent/receipts/' + encodeURIComponent(receiptId) + '/';
+    const response = await window.fetch(settings.apiBase + path, {
+      headers: { Accept: 'application/json' }, credentials: 'same-origin', cache: 'no-store',
+    });
+    if (!response.ok) {
+      const error = new Error(`consent-service: GET ${path} answered ${response.status}`);
+      error.status = response.status;
+      error.body = await response.json().catch(() => null);
+      throw error;
+    }
+    const file = await response.blob(); // the signed bytes, untouched
+    const url = window.URL.createObjectURL(file);
+    const name = `consent-receipt-${receiptId.slice(0, 12)}.json`;
+    const link = el('a', { href: url, download: name, hidden: true });
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    window.setTimeout(() => window.URL.revokeObjectURL(url), 1000);
+    return JSON.parse(await file.text());
   }
 
   function isRefusedId(error) {
@@ -181,6 +218,29 @@
   async function withdraw() {
     await start();
     return write('/consent/withdraw/', { source: 'banner' });
+  }
+
+  /**
+   * A user of a host app that does not log in through Django: its backend signs the user id
+   * (README "Signed identity") and the page passes both here. The server links this browser
+   * to that user as a Django login would; the refreshed config then carries the id it minted
+   * for the user, and posthog-js identifies with it (never with userId itself).
+   */
+  async function identify(identity) {
+    await start();
+    const { userId, signature } = identity || {};
+    await request('POST', '/identity/', { user_id: userId, signature });
+    return refresh();
+  }
+
+  /** The host app's logout: the browser starts afresh, as after a Django logout. */
+  async function forgetIdentity() {
+    await start();
+    await request('DELETE', '/identity/');
+    if (posthog) posthog.reset(true);
+    const next = await refresh();
+    applyConsent(next); // the new visitor has decided nothing: opted out, nothing stored
+    return next;
   }
 
   async function write(path, body) {
@@ -239,9 +299,9 @@
   async function request(method, path, body) {
     const headers = { Accept: 'application/json' };
     const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
+    if (method !== 'GET') headers['X-CSRFToken'] = readCookie(settings.csrfCookie);
     if (body) {
       headers['Content-Type'] = 'application/json';
-      headers['X-CSRFToken'] = readCookie(settings.csrfCookie);
       headers['Idempotency-Key'] = uuid();
       init.body = JSON.stringify(body);
     }
@@ -371,6 +431,9 @@
       'aria-describedby': 'cs-purpose-' + key + '-help',
     }));
     const status = el('p', { className: 'cs-status', role: 'status' });
+    const download = current.decided_at
+      ? el('button', { type: 'button', className: 'cs-receipt' }, 'Download receipt')
+      : null;
     const choose = el('button', {
       type: 'button', 'aria-expanded': 'false', 'aria-controls': 'cs-choices',
     }, 'Choose');
@@ -400,6 +463,7 @@
         'agree, and you can change or withdraw your choice at any time.'),
       el('div', { className: 'cs-actions' }, [accept, refuse, choose]),
       form,
+      ...(download ? [download] : []),
       status,
     ]);
 
@@ -428,6 +492,11 @@
       choose.setAttribute('aria-expanded', String(reveal));
       if (reveal && boxes.length) boxes[0].focus();
     });
+    if (download) {
+      download.addEventListener('click', () => receipt().catch(() => {
+        status.textContent = 'The receipt could not be downloaded. Please try again.';
+      }));
+    }
     root.addEventListener('keydown', (event) => {
       // Escape is never a decision: it only closes a banner reopened over a current one.
       if (event.key === 'Escape' && !config.consent.needs_prompt) hideBanner();
@@ -461,7 +530,9 @@
       .cs-purpose label { margin-left: .375rem; }
       .cs-purpose small { display: block; margin-left: 1.75rem; color: #444; }
       .cs-status { margin: .75rem 0 0; }
-      .cs-status:empty { display: none; }`;
+      .cs-status:empty { display: none; }
+      .cs-banner .cs-receipt { margin-top: .75rem; padding: 0; border: 0; background: none;
+        color: #111; text-decoration: underline; }`;
     document.head.appendChild(el('style', { id: 'cs-style' }, css));
   }
 
@@ -471,6 +542,9 @@
     grant,
     reject,
     withdraw,
+    receipt,
+    identify,
+    forgetIdentity,
     open,
     state,
     posthog: () => posthog,
