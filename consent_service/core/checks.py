@@ -205,3 +205,23 @@ def check_receipt_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage
             )
         ]
     return []
+
+
+IDENTITY_SECRET_MIN_LENGTH = 32
+
+
+@register()
+def check_identity_secrets(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Whoever knows the secret can link any browser to any of the host app's users: it must
+    be a random key (HMAC-SHA256 gains nothing past 32 bytes, and loses much below)."""
+    errors: list[CheckMessage] = []
+    for name in ("CONSENT_IDENTITY_SECRET", "CONSENT_IDENTITY_SECRET_PREVIOUS"):
+        secret = getattr(settings, name)
+        if secret and len(secret) < IDENTITY_SECRET_MIN_LENGTH:
+            message = (
+                f"{name} is {len(secret)} characters: use at least "
+                f"{IDENTITY_SECRET_MIN_LENGTH} random ones (python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))')."
+            )
+            errors.append(Error(message, id="consent.E016"))
+    return errors

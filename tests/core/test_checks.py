@@ -7,6 +7,7 @@ from config.env import EnvError, env_bool, env_int, env_list
 from consent_service.core.checks import (
     check_apps_installed,
     check_consent_settings,
+    check_identity_secrets,
     check_ip_mode,
     check_posthog_settings,
     check_spool_settings,
@@ -23,6 +24,7 @@ def test_default_settings_pass_the_checks():
     assert check_apps_installed(None) == []
     assert check_spool_settings(None) == []
     assert check_ip_mode(None) == []
+    assert check_identity_secrets(None) == []
 
 
 @pytest.mark.parametrize(
@@ -84,3 +86,19 @@ def test_env_readers_reject_malformed_values(monkeypatch):
 def test_the_ip_mode_is_checked_against_the_cookieless_preset(mode, cookieless, expected):
     with override_settings(CONSENT_IP_MODE=mode, CONSENT_COOKIELESS_ON_REJECT=cookieless):
         assert ids(check_ip_mode(None)) == expected
+
+
+@pytest.mark.parametrize(
+    ("secret", "previous", "expected"),
+    [
+        ("", "", []),  # the feature is off
+        ("k" * 32, "", []),
+        ("k" * 32, "short-old-key", ["consent.E016"]),
+        ("password123", "", ["consent.E016"]),
+    ],
+)
+def test_a_short_identity_secret_is_refused(secret, previous, expected):
+    with override_settings(
+        CONSENT_IDENTITY_SECRET=secret, CONSENT_IDENTITY_SECRET_PREVIOUS=previous
+    ):
+        assert ids(check_identity_secrets(None)) == expected
