@@ -10,7 +10,7 @@ RUN_DIR := .run
 MANAGE := $(BIN)/python manage.py
 TEST_ENV := DJANGO_SETTINGS_MODULE=config.settings_test
 
-.PHONY: run test lint imports fmt typecheck schema schema-check check pytest clean
+.PHONY: run test lint imports fmt typecheck schema schema-check check pytest clean dist
 
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -112,6 +112,12 @@ pytest: $(STAMP)
 	$(BIN)/pytest -rs $(PYTEST_ARGS)
 
 test: lint imports typecheck check schema-check $(NODE_STAMP) pytest
+
+# A wheel and an sdist of the product package alone, for a host Django project
+# (README "Use it in your Django project"); the standalone config/ is not in them.
+dist: $(STAMP)
+	rm -rf dist build
+	$(BIN)/python -m build --outdir dist
 
 clean:
 	rm -rf $(VENV) $(RUN_DIR)

@@ -21,10 +21,7 @@ ALLOWED_HOSTS = [*ALLOWED_HOSTS, "127.0.0.1", "localhost"]  # noqa: F405
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 CONSENT_VISITOR_COOKIE_SECURE = False
-REST_FRAMEWORK = {  # noqa: F405
-    **REST_FRAMEWORK,  # noqa: F405
-    "DEFAULT_THROTTLE_RATES": {"consent_write": "1000000/min"},
-}
+CONSENT_WRITE_RATE = "1000000/min"
 # Far above what the load reaches, but not 0: each request still pays for its checks.
 CONSENT_PROXY_RATE_PER_VISITOR = CONSENT_PROXY_RATE_PER_IP = "1000000000/min"
 CONSENT_READ_RATE_PER_VISITOR = CONSENT_READ_RATE_PER_IP = "1000000000/min"

@@ -147,8 +147,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-# consent.js lives in the product package, which is not an app of its own.
-STATICFILES_DIRS = [BASE_DIR / "consent_service" / "static"]
+# consent.js is consent_service/core/static/: the app-directories finder serves it here and
+# in a host project alike.
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The API takes small JSON bodies; the proxy reads its own streams with its own cap.
@@ -176,15 +176,12 @@ SECURE_REDIRECT_EXEMPT = [r"^(?:healthz|readyz|metrics)$"]
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Only what this standalone project itself needs: every API view sets its own
+# authentication, permissions, parsers, renderers, throttles and exception handler
+# (consent_service/api/views.py), so a host project's REST_FRAMEWORK changes none of them.
+# drf-spectacular's schema class stays the default, as its own views expect.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["consent_service.api.security.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "consent_service.api.exception_handler.handle_exception",
-    "DEFAULT_THROTTLE_RATES": {"consent_write": env_str("CONSENT_WRITE_RATE", "60/min")},
-    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -282,6 +279,8 @@ CONSENT_PROXY_RATE_PER_IP = env_str("CONSENT_PROXY_RATE_PER_IP", "12000/min")
 # The consent and config GETs: one or two per page view.
 CONSENT_READ_RATE_PER_VISITOR = env_str("CONSENT_READ_RATE_PER_VISITOR", "300/min")
 CONSENT_READ_RATE_PER_IP = env_str("CONSENT_READ_RATE_PER_IP", "3000/min")
+# The consent, withdrawal and identity writes, per client address (DRF's N/period form).
+CONSENT_WRITE_RATE = env_str("CONSENT_WRITE_RATE", "60/min")
 CONSENT_RATE_LIMIT_DIR = env_str("CONSENT_RATE_LIMIT_DIR") or str(
     Path(tempfile.gettempdir()) / "consent-service-rates"
 )

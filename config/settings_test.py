@@ -10,7 +10,7 @@ os.environ["CONSENT_DEV_TOOLS"] = "1"  # the sandbox and the demo are under test
 from config.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"consent_write": "10000/min"}}  # noqa: F405
+CONSENT_WRITE_RATE = "10000/min"
 
 # Tests run in one process; clearing a file cache between tests would only cost time.
 if not REDIS_URL:  # noqa: F405

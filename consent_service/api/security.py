@@ -57,6 +57,11 @@ class SessionAuthenticationScheme(SessionScheme):  # type: ignore[no-untyped-cal
 class ConsentWriteThrottle(SimpleRateThrottle):
     scope = "consent_write"
 
+    def get_rate(self) -> str | None:
+        # Our own setting: DRF's THROTTLE_RATES belongs to the host project. 0: no limit.
+        rate = conf().write_rate
+        return None if rate in {"", "0"} else rate
+
     def get_cache_key(self, request: Request, view: Any) -> str:
         return self.cache_format % {"scope": self.scope, "ident": client_ip(request._request)}
 

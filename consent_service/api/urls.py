@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
 
+from consent_service.api.views import ConsentSchemaApi
 from consent_service.proxy.apis import ProxyStatsApi
 
 urlpatterns = [
@@ -10,5 +10,5 @@ urlpatterns = [
     path("", include("consent_service.client_config.urls")),
     path("", include("consent_service.erasure.urls")),
     path("proxy/stats/", ProxyStatsApi.as_view(), name="proxy-stats"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", ConsentSchemaApi.as_view(), name="schema"),
 ]

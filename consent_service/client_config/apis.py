@@ -7,9 +7,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from consent_service.api.security import ConsentReadThrottle
+from consent_service.api.views import ConsentApiView
 from consent_service.client_config.selectors import client_config
 from consent_service.client_config.serializers import ClientConfigSerializer
 from consent_service.ledger.http import caller_from_request, external_subject_from_request
@@ -17,7 +17,7 @@ from consent_service.ledger.identified_ids import visitor_identity
 from consent_service.ledger.services import consent_current
 
 
-class AnalyticsConfigApi(APIView):
+class AnalyticsConfigApi(ConsentApiView):
     # Read-only and open to every visitor (AllowAny: the schema shows cookieAuth as optional).
     # Authentication stays: without it DRF would overwrite request.user with AnonymousUser
     # and a login would never link.

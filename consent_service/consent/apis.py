@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
-from rest_framework.generics import ListAPIView
+from rest_framework.mixins import ListModelMixin
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.utils.mediatypes import media_type_matches
-from rest_framework.views import APIView
 
 from consent_service.api.errors import ErrorSerializer
 from consent_service.api.security import (
@@ -27,6 +26,7 @@ from consent_service.api.security import (
     ConsentWriteThrottle,
     CsrfForAllWrites,
 )
+from consent_service.api.views import ConsentApiView, ConsentGenericApiView
 from consent_service.core.visitor import renew_visitor_cookie, visitor_for
 from consent_service.erasure.revocation import consent_decide, consent_withdraw
 from consent_service.ledger.chain import canonical_json
@@ -48,9 +48,9 @@ from consent_service.ledger.services import consent_current, consent_history
 if TYPE_CHECKING:  # generic to the type checker only
     from consent_service.ledger.models import ConsentRecord
 
-    HistoryApiBase = ListAPIView[ConsentRecord]
+    HistoryApiBase = ConsentGenericApiView[ConsentRecord]
 else:
-    HistoryApiBase = ListAPIView
+    HistoryApiBase = ConsentGenericApiView
 
 NO_STORE = {"Cache-Control": "private, no-store"}
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -82,7 +82,7 @@ ERRORS = {
 }
 
 
-class WriteThrottled(APIView):
+class WriteThrottled(ConsentApiView):
     def get_throttles(self) -> list[BaseThrottle]:
         if self.request.method == "POST":
             return [ConsentWriteThrottle()]
@@ -156,7 +156,7 @@ class HistoryPagination(CursorPagination):
     page_size_query_param = "page_size"
 
 
-class ConsentHistoryApi(HistoryApiBase):
+class ConsentHistoryApi(ListModelMixin, HistoryApiBase):
     throttle_classes = [ConsentReadThrottle]
     serializer_class = ConsentRecordSerializer
     pagination_class = HistoryPagination
@@ -170,7 +170,7 @@ class ConsentHistoryApi(HistoryApiBase):
         },
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        response = super().get(request, *args, **kwargs)
+        response = self.list(request, *args, **kwargs)
         response["Cache-Control"] = NO_STORE["Cache-Control"]
         return response
 

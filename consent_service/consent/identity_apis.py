@@ -15,10 +15,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
-from rest_framework.views import APIView
 
 from consent_service.api.errors import ErrorSerializer
 from consent_service.api.security import ConsentWriteThrottle, CsrfForAllWrites
+from consent_service.api.views import ConsentApiView
 from consent_service.consent.signed_identity import IdentityDisabled, identity_verify
 from consent_service.core.conf import conf
 from consent_service.core.exceptions import ServiceError
@@ -69,7 +69,7 @@ ERRORS = {
 }
 
 
-class IdentityApi(APIView):
+class IdentityApi(ConsentApiView):
     permission_classes = [AllowAny, CsrfForAllWrites]
 
     def get_throttles(self) -> list[BaseThrottle]:

@@ -11,10 +11,10 @@ from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from consent_service.api.errors import ErrorSerializer
 from consent_service.api.security import ConsentReadThrottle
+from consent_service.api.views import ConsentApiView
 from consent_service.consent.receipts import ALG, b64url, receipt_document, signing_key
 from consent_service.ledger.http import caller_from_request
 from consent_service.ledger.services import consent_history
@@ -49,7 +49,7 @@ class ReceiptKeySerializer(serializers.Serializer[Any]):
     public_key_pem = serializers.CharField(help_text="The same key as SubjectPublicKeyInfo PEM.")
 
 
-class ConsentReceiptApi(APIView):
+class ConsentReceiptApi(ConsentApiView):
     permission_classes = [AllowAny]
     throttle_classes = [ConsentReadThrottle]
 
@@ -80,7 +80,7 @@ class ConsentReceiptApi(APIView):
         return response
 
 
-class ConsentReceiptKeyApi(APIView):
+class ConsentReceiptKeyApi(ConsentApiView):
     permission_classes = [AllowAny]
     throttle_classes = [ConsentReadThrottle]
 

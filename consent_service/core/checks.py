@@ -74,6 +74,30 @@ def check_shared_cache(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     ]
 
 
+PER_PROCESS_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+@register(deploy=True)
+def check_process_cache(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Deploy only: one process (a test run, runserver) may keep its cache in memory, as the
+    test settings do; several workers must share it or a withdrawal lags in the others."""
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    if backend not in PER_PROCESS_CACHES:
+        return []
+    return [
+        Warning(
+            f"CACHES['default'] is {backend.rsplit('.', 1)[-1]}, private to each process: "
+            "consent cached by one worker survives a withdrawal made in another for up to "
+            "CONSENT_CACHE_SECONDS, and the write throttle counts per process. Use a "
+            "shared cache (file-based on one host, Redis on several).",
+            id="consent.W006",
+        )
+    ]
+
+
 @register(deploy=True)
 def check_erasure_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     """The shape of what erasure needs; no network here (`manage.py posthog_check` calls)."""

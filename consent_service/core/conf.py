@@ -83,6 +83,7 @@ class Conf:
     proxy_rate_per_ip: Rate | None
     read_rate_per_visitor: Rate | None
     read_rate_per_ip: Rate | None
+    write_rate: str
 
     @property
     def analytics_enabled(self) -> bool:
@@ -156,6 +157,7 @@ def conf() -> Conf:
         proxy_rate_per_ip=rate_parse(settings.CONSENT_PROXY_RATE_PER_IP),
         read_rate_per_visitor=rate_parse(settings.CONSENT_READ_RATE_PER_VISITOR),
         read_rate_per_ip=rate_parse(settings.CONSENT_READ_RATE_PER_IP),
+        write_rate=settings.CONSENT_WRITE_RATE,
     )
 
 

@@ -11,15 +11,14 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
-from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from consent_service.api.errors import ErrorSerializer
 from consent_service.api.security import CsrfForAllWrites
+from consent_service.api.views import ConsentApiView, ConsentGenericApiView
 from consent_service.erasure.models import ErasureRequest
 from consent_service.erasure.revocation import erasure_request_subject
 from consent_service.erasure.serializers import (
@@ -53,7 +52,7 @@ class ErasureRequestPagination(CursorPagination):
     page_size_query_param = "page_size"
 
 
-class ErasureRequestListApi(GenericAPIView[ErasureRequest]):
+class ErasureRequestListApi(ConsentGenericApiView[ErasureRequest]):
     permission_classes = [IsAdminUser, CsrfForAllWrites]
     pagination_class = ErasureRequestPagination
     serializer_class = ErasureRequestSerializer
@@ -104,7 +103,7 @@ class ErasureRequestListApi(GenericAPIView[ErasureRequest]):
         return Response(body, status=201, headers=NO_STORE)
 
 
-class ErasureRequestDetailApi(APIView):
+class ErasureRequestDetailApi(ConsentApiView):
     permission_classes = [IsAdminUser]
 
     @extend_schema(

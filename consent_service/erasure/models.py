@@ -41,8 +41,13 @@ class ErasureRequest(models.Model):
         on_delete=models.PROTECT,
         related_name="erasure_requests",
     )
-    user_id = models.PositiveBigIntegerField(
-        null=True, blank=True, help_text="Kept as a number: the user row may be gone."
+    # str(user.pk), not a foreign key: the user row may be gone, and a host project's
+    # users may have UUID or string keys. 255: room for any key a CharField pk can hold.
+    user_id = models.CharField(  # noqa: DJ001 (null: no user, as before; "" would be a key)
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text="The user's primary key as text, kept after the user is deleted.",
     )
     distinct_ids = models.JSONField(default=list)
     reason = models.CharField(max_length=16, choices=Reason.choices)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from consent_service.core.conf import conf
 from consent_service.erasure.models import ErasureRequest
 from consent_service.ledger.selectors import subject_distinct_ids
+from consent_service.ledger.user_keys import user_key
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -40,7 +41,7 @@ def erasure_request_create(
         return active
     return ErasureRequest.objects.create(
         subject=subject,
-        user_id=subject.user_id,
+        user_id=user_key(subject.user_id),
         distinct_ids=distinct_ids,
         reason=reason,
         requested_by=requested_by,

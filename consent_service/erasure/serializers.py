@@ -4,30 +4,64 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from consent_service.erasure.models import ErasureRequest
 from consent_service.ledger.serializers import StrictSerializer
+from consent_service.ledger.user_keys import user_key
 
 TARGETS = ("user_id", "subject_id", "distinct_id")
 
 
-class StrictIntegerField(serializers.IntegerField):
-    """Only a JSON integer: "12", 12.0 or true are someone else's id by accident."""
+def _user_key_schema(*, nullable: bool) -> dict[str, Any]:
+    # An integer for integer user keys; a string for UUID and other keys. anyOf, each with
+    # its own nullable: OpenAPI 3.0 ignores a `nullable` that has no `type` beside it.
+    kinds = [{"type": "integer", "minimum": 1}, {"type": "string", "maxLength": 255}]
+    return {"anyOf": [{**kind, "nullable": True} if nullable else kind for kind in kinds]}
 
-    default_error_messages = {"invalid": "Must be an integer."}
 
-    def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool) or not isinstance(data, int):
+def _integer_user_keys() -> bool:
+    return isinstance(get_user_model()._meta.pk, models.IntegerField)
+
+
+@extend_schema_field(_user_key_schema(nullable=False))
+class UserKeyField(serializers.Field):  # type: ignore[type-arg]
+    """A user's primary key in its JSON form, whatever the host's user model is keyed by.
+    Integer keys take only a JSON integer ("12" or true is someone else's id by accident)."""
+
+    default_error_messages = {"invalid": "Must be a user id of this project."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if _integer_user_keys():
+            valid = isinstance(data, int) and not isinstance(data, bool) and data >= 1
+        else:
+            valid = isinstance(data, str) and 0 < len(data) <= 255
+        try:
+            key = user_key(data) if valid else None
+        except DjangoValidationError:
+            key = None
+        if key is None:
             self.fail("invalid")
-        return super().to_internal_value(data)
+        return key
+
+    def to_representation(self, value: str) -> int | str:
+        return int(value) if _integer_user_keys() else value
+
+
+@extend_schema_field(_user_key_schema(nullable=True))
+class NullableUserKeyField(UserKeyField):
+    pass
 
 
 class ErasureRequestCreateInputSerializer(StrictSerializer):
     """Exactly one target: user_id, subject_id or distinct_id. Unknown fields are refused."""
 
-    user_id = StrictIntegerField(
-        min_value=1, required=False, help_text="Erase the subject linked to this Django user."
+    user_id = UserKeyField(
+        required=False, help_text="Erase the subject linked to this Django user (its pk)."
     )
     subject_id = serializers.UUIDField(
         required=False, help_text="Erase this subject (its uuid, as in the admin and proofs)."
@@ -85,7 +119,7 @@ class ErasureRequestSerializer(serializers.Serializer[Any]):
     subject = serializers.UUIDField(
         source="subject.uuid", allow_null=True, help_text="The subject's uuid, if still known."
     )
-    user_id = serializers.IntegerField(
+    user_id = NullableUserKeyField(
         allow_null=True, help_text="The Django user at the time of the request, if any."
     )
     distinct_ids = serializers.ListField(

@@ -15,8 +15,10 @@ import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from consent_service.ledger.models import Subject, SubjectIdentifier
+from consent_service.ledger.user_keys import user_key
 from consent_service.ledger.visitor_consent import visitor_consent, visitor_consent_refresh
 
 logger = logging.getLogger("consent_service.ledger")
@@ -86,7 +88,7 @@ class VisitorIdentity:
 
 
 def visitor_identity(
-    *, visitor_id: str, user_id: int | None, external_subject_id: int | None = None
+    *, visitor_id: str, user_id: Any, external_subject_id: int | None = None
 ) -> VisitorIdentity:
     """No query once the visitor's consent is cached. `external_subject_id`: the subject a
     signed identity linked in this browser session (no Django user is logged in then)."""
@@ -95,7 +97,7 @@ def visitor_identity(
     current = identified_id_current(distinct_ids=ids)
     # Only the user the visitor is linked to gets it: never the next user of a shared browser.
     mine = found is not None and (
-        (user_id is not None and found.user_id == user_id)
+        (user_id is not None and found.user_id == user_key(user_id))
         or (
             user_id is None
             and external_subject_id is not None

@@ -32,6 +32,7 @@ from consent_service.ledger.selectors import (
     subject_purposes,
     undecided_purposes,
 )
+from consent_service.ledger.user_keys import user_key
 from consent_service.ledger.visitor_consent import visitor_consent
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def consent_current(*, caller: Caller) -> ConsentView:
 def _stored_purposes(caller: Caller) -> dict[str, Any] | None:
     """From the cache when the visitor is the caller's (the usual case), else a read."""
     found = visitor_consent(visitor_id=caller.visitor_id)
-    if caller.user is None or (found is not None and found.user_id == caller.user.pk):
+    if caller.user is None or (found is not None and found.user_id == user_key(caller.user.pk)):
         return found.purposes if found else None
     subject = subject_current(caller=caller)
     state = getattr(subject, "state", None) if subject is not None else None

@@ -18,11 +18,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import connections, router, transaction
 
 from consent_service.core.conf import conf
 from consent_service.ledger.local_cache import MISSING, local_cache
 from consent_service.ledger.models import ConsentState, Subject, SubjectIdentifier
+from consent_service.ledger.user_keys import user_key
 
 VISITOR = SubjectIdentifier.Kind.VISITOR
 DISTINCT_ID = SubjectIdentifier.Kind.DISTINCT_ID
@@ -49,7 +50,7 @@ _OWNERS = (
 @dataclass(frozen=True)
 class VisitorConsent:
     subject_id: int
-    user_id: int | None
+    user_id: str | None  # user_key(): the user's pk as text, whatever its type
     purposes: dict[str, Any]
     distinct_ids: dict[str, bool] = field(default_factory=dict)  # id -> refused
 
@@ -163,7 +164,7 @@ def _visitors(sql: str, value: str | int) -> dict[str, VisitorConsent]:
         for value, refused in _fetch(_IDS_OF_SUBJECT, [DISTINCT_ID, subject_id])
     }
     return {
-        visitor: VisitorConsent(subject, user, _json(purposes), distinct_ids)
+        visitor: VisitorConsent(subject, user_key(user), _json(purposes), distinct_ids)
         for visitor, subject, user, purposes in rows
     }
 
@@ -178,7 +179,9 @@ def _owners(values: list[str]) -> dict[str, Owner | None]:
 
 
 def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
+    # The database the host's router writes the ledger to, not `default`; and never a
+    # replica: a lagging read after commit would cache the state the write just replaced.
+    with connections[router.db_for_write(Subject)].cursor() as cursor:
         cursor.execute(sql, params)
         rows: list[tuple[Any, ...]] = cursor.fetchall()
     return rows

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.db import DatabaseError, connection
+from django.apps import apps
+from django.db import DatabaseError, connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.executor import MigrationExecutor
 
 from consent_service.erasure.posthog_check import posthog_check_latest
@@ -16,9 +18,14 @@ from consent_service.spool.store import spool_full
 OK = "ok"
 
 
+def _ledger_connection() -> BaseDatabaseWrapper:
+    """Where the host's database router puts the ledger (by label: ops may not import it)."""
+    return connections[router.db_for_write(apps.get_model("ledger", "ConsentRecord"))]
+
+
 def database() -> str:
     try:
-        with connection.cursor() as cursor:
+        with _ledger_connection().cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError:
         return "does not answer"
@@ -35,7 +42,7 @@ class _Migrations:
         if self.applied:
             return OK
         try:
-            executor = MigrationExecutor(connection)
+            executor = MigrationExecutor(_ledger_connection())
             plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
         except DatabaseError:
             return "cannot be read"

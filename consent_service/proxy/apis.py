@@ -7,9 +7,9 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from consent_service.api.errors import ErrorSerializer
+from consent_service.api.views import ConsentApiView
 from consent_service.proxy import stats
 
 
@@ -20,7 +20,7 @@ class ProxyStatsSerializer(serializers.Serializer[Any]):
     )
 
 
-class ProxyStatsApi(APIView):
+class ProxyStatsApi(ConsentApiView):
     permission_classes = [IsAdminUser]
 
     @extend_schema(

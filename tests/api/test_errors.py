@@ -6,7 +6,6 @@ from unittest.mock import patch
 import pytest
 from django.test import Client
 
-from consent_service.api.security import ConsentWriteThrottle
 from consent_service.ledger.models import ConsentRecord, Subject
 from tests.api.contract import assert_error
 from tests.conftest import CONFIG_URL, CONSENT_URL, GRANT_ALL, HISTORY_URL, WITHDRAW_URL
@@ -218,8 +217,8 @@ def test_a_logged_in_users_same_origin_post_is_accepted(visitor, django_user_mod
 # --- Throttling and server errors -----------------------------------------------------
 
 
-def test_too_many_writes_get_429_with_retry_after(visitor, monkeypatch):
-    monkeypatch.setattr(ConsentWriteThrottle, "THROTTLE_RATES", {"consent_write": "2/min"})
+def test_too_many_writes_get_429_with_retry_after(visitor, settings):
+    settings.CONSENT_WRITE_RATE = "2/min"
     assert visitor.decide(GRANT_ALL).status_code == 201
     assert visitor.withdraw().status_code == 201
 

@@ -92,9 +92,6 @@ def server(
     """The live server over plain HTTP (so a requests session keeps the cookies), every
     rate limit off, fresh rate counters."""
     unlimited = {name: "0" for name in dir(settings) if RATE_SETTING.match(name)}
-    # DRF's SimpleRateThrottle binds its rates when imported, so for its scopes this is
-    # belt and braces: the cache cleared before every case is what resets them.
-    rates = dict.fromkeys(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "1000000/min")
     key = tmp_path / "receipt_signing_key"  # receipts configured, as in production
     key.write_bytes(
         Ed25519PrivateKey.generate().private_bytes(
@@ -112,7 +109,6 @@ def server(
         SESSION_COOKIE_SECURE=False,
         CONSENT_VISITOR_COOKIE_SECURE=False,
         CONSENT_RATE_LIMIT_DIR=str(tmp_path / "rates"),
-        REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates},
         **unlimited,
     ):
         yield live_server.url

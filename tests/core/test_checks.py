@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.checks import run_checks
 from django.test import modify_settings, override_settings
 
 from config.env import EnvError, env_bool, env_int, env_list
@@ -10,6 +11,7 @@ from consent_service.core.checks import (
     check_identity_secrets,
     check_ip_mode,
     check_posthog_settings,
+    check_process_cache,
     check_spool_settings,
 )
 
@@ -102,3 +104,23 @@ def test_a_short_identity_secret_is_refused(secret, previous, expected):
         CONSENT_IDENTITY_SECRET=secret, CONSENT_IDENTITY_SECRET_PREVIOUS=previous
     ):
         assert ids(check_identity_secrets(None)) == expected
+
+
+@pytest.mark.parametrize(
+    ("backend", "expected"),
+    [
+        ("django.core.cache.backends.locmem.LocMemCache", ["consent.W006"]),
+        ("django.core.cache.backends.dummy.DummyCache", ["consent.W006"]),
+        ("django.core.cache.backends.filebased.FileBasedCache", []),
+        ("consent_service.core.cache.PooledRedisCache", []),
+    ],
+)
+def test_a_per_process_cache_is_warned_about_on_deploy(backend, expected):
+    with override_settings(CACHES={"default": {"BACKEND": backend, "LOCATION": "/tmp/x"}}):
+        assert ids(check_process_cache(None)) == expected
+        # Not in a plain `check`: the test settings keep their cache in memory on purpose.
+        assert "consent.W006" not in ids(run_checks())
+        assert (
+            ids(m for m in run_checks(include_deployment_checks=True) if m.id == "consent.W006")
+            == expected
+        )

@@ -135,7 +135,7 @@ def test_user_action_erases_users_with_a_subject_and_names_those_without(
     assert "No consent subject: nothing will be requested." in confirmation.content.decode()
     assert response.status_code == 302
     erasure = ErasureRequest.objects.get()
-    assert (erasure.subject, erasure.user_id, erasure.reason) == (subject, ada.pk, "admin")
+    assert (erasure.subject, erasure.user_id, erasure.reason) == (subject, str(ada.pk), "admin")
     assert len(log_entries(ada, CHANGE)) == 1
     assert messages_of(response)[-1] == "No consent subject, nothing requested: bob."
 

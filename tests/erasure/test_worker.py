@@ -227,7 +227,7 @@ def test_deleting_a_user_requests_their_erasure(sandbox, make_visitor, django_us
     user.delete()
 
     request = only_request()
-    assert (request.reason, request.user_id) == ("user_deleted", user_id)
+    assert (request.reason, request.user_id) == ("user_deleted", str(user_id))
     assert request.distinct_ids
     assert run_worker() == ["succeeded"]
 
