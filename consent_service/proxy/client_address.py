@@ -8,18 +8,15 @@ needs "the client IP" (PostHog's cookieless hash reads the same one).
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from django.http import HttpRequest
 
 from consent_service.core.conf import conf
-from consent_service.core.network import client_ip
+from consent_service.core.network import client_ip, truncate_ip
 
 FULL, TRUNCATE, DROP = "full", "truncate", "drop"
 IP_MODES = (FULL, TRUNCATE, DROP)
-# What PostHog keeps of a truncated address: a /24 or /48 network, as the ledger's evidence.
-PREFIXES = {4: 24, 6: 48}
 
 
 def ip_minimised(address: str) -> str:
@@ -30,16 +27,7 @@ def ip_minimised(address: str) -> str:
     mode = conf().ip_mode
     if mode == FULL:
         return address
-    if mode != TRUNCATE:
-        return ""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return ""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # a dual-stack socket's view of an IPv4 client
-    network = ipaddress.ip_network(f"{ip}/{PREFIXES[ip.version]}", strict=False)
-    return str(network.network_address)
+    return truncate_ip(address) if mode == TRUNCATE else ""
 
 
 def upstream_ip(request: HttpRequest) -> str:

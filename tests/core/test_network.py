@@ -47,6 +47,7 @@ def test_garbage_in_the_chain_stops_the_walk():
     [
         ("203.0.113.77", "203.0.113.0"),
         ("2001:db8:1234:5678::1", "2001:db8:1234::"),
+        ("::ffff:203.0.113.77", "203.0.113.0"),  # an IPv4 client on a dual-stack socket
         ("garbage", ""),
         ("", ""),
     ],
