@@ -83,8 +83,8 @@ def bench_env(sandbox_url: str, strategy: str, database: Path) -> dict[str, str]
         "POSTHOG_APP_HOST": sandbox_url,
         "POSTHOG_PROJECT_ID": "1",
         "POSTHOG_PERSONAL_API_KEY": "phx_sandbox",
-        "ERASURE_STRATEGY": strategy,
-        "ERASURE_DELAY_SECONDS": "0",
+        "CONSENT_ERASURE_STRATEGY": strategy,
+        "CONSENT_ERASURE_DELAY_SECONDS": "0",
         "LOG_LEVEL": "WARNING",
     }
 

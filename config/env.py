@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
+
+from consent_service.core.defaults import DEFAULTS
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
 FALSE_VALUES = {"0", "false", "no", "off", ""}
@@ -62,3 +65,17 @@ def env_secret(name: str) -> str:
     if path:
         return Path(path).read_text().strip()
     return env_str(name)
+
+
+def env_setting(name: str) -> Any:
+    """NAME, parsed as the type of consent-service's default for it, or that default."""
+    default = DEFAULTS[name]
+    if isinstance(default, bool):  # before int: a bool is an int
+        return env_bool(name, default)
+    if isinstance(default, int):
+        return env_int(name, default)
+    if isinstance(default, float):
+        return env_float(name, default)
+    if isinstance(default, list):
+        return env_list(name, default)
+    return env_str(name, default)

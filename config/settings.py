@@ -12,7 +12,7 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_secret, env_setting, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -125,13 +125,9 @@ else:
     }
 
 # Consent kept in each process's memory too, dropped whenever this host's generation file
-# changes (consent_service/ledger/local_cache.py). One host only: off with REDIS_URL.
-CONSENT_PROCESS_CACHE_FILE = (
-    ""
-    if REDIS_URL
-    else env_str("CONSENT_PROCESS_CACHE_FILE")
-    or str(Path(CACHES["default"]["LOCATION"]) / "consent-generation")
-)
+# changes (consent_service/ledger/local_cache.py). Unset: beside a file cache, off with Redis.
+if env_str("CONSENT_PROCESS_CACHE_FILE"):
+    CONSENT_PROCESS_CACHE_FILE = env_str("CONSENT_PROCESS_CACHE_FILE")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -229,26 +225,26 @@ LOGGING = {
 
 # --- PostHog --------------------------------------------------------------------------
 POSTHOG_API_KEY = env_str("POSTHOG_API_KEY")
-POSTHOG_HOST = env_str("POSTHOG_HOST", "https://us.i.posthog.com").rstrip("/")
-POSTHOG_ASSETS_HOST = env_str("POSTHOG_ASSETS_HOST", "https://us-assets.i.posthog.com").rstrip("/")
-POSTHOG_APP_HOST = env_str("POSTHOG_APP_HOST", "https://us.posthog.com").rstrip("/")
+POSTHOG_HOST = env_setting("POSTHOG_HOST").rstrip("/")
+POSTHOG_ASSETS_HOST = env_setting("POSTHOG_ASSETS_HOST").rstrip("/")
+POSTHOG_APP_HOST = env_setting("POSTHOG_APP_HOST").rstrip("/")
 POSTHOG_PROJECT_ID = env_str("POSTHOG_PROJECT_ID")
 POSTHOG_PERSONAL_API_KEY = env_secret("POSTHOG_PERSONAL_API_KEY")
-POSTHOG_PERSON_PROFILES = env_str("POSTHOG_PERSON_PROFILES", "identified_only")
-POSTHOG_API_TIMEOUT = env_float("POSTHOG_API_TIMEOUT", 10.0)
+POSTHOG_PERSON_PROFILES = env_setting("POSTHOG_PERSON_PROFILES")
+POSTHOG_API_TIMEOUT = env_setting("POSTHOG_API_TIMEOUT")
 
 # --- Consent --------------------------------------------------------------------------
-CONSENT_POLICY_VERSION = env_str("CONSENT_POLICY_VERSION", "1")
-CONSENT_MAX_AGE_DAYS = env_int("CONSENT_MAX_AGE_DAYS", 395)
+CONSENT_POLICY_VERSION = env_setting("CONSENT_POLICY_VERSION")
+CONSENT_MAX_AGE_DAYS = env_setting("CONSENT_MAX_AGE_DAYS")
 CONSENT_PROXY_PREFIX = "/" + env_str("CONSENT_PROXY_PREFIX", "ph").strip("/")
-CONSENT_TRUSTED_PROXIES = env_list("CONSENT_TRUSTED_PROXIES", [])
+CONSENT_TRUSTED_PROXIES = env_setting("CONSENT_TRUSTED_PROXIES")
 # What PostHog sees of the client address: full, truncate (IPv4 /24, IPv6 /48) or drop
 # (nothing, and GeoIP off). The ledger's evidence is always truncated, whatever this says.
-CONSENT_IP_MODE = env_str("CONSENT_IP_MODE", "full").strip().lower()
-CONSENT_VISITOR_COOKIE_NAME = env_str("CONSENT_VISITOR_COOKIE_NAME", "consent_vid")
+CONSENT_IP_MODE = env_setting("CONSENT_IP_MODE").strip().lower()
+CONSENT_VISITOR_COOKIE_NAME = env_setting("CONSENT_VISITOR_COOKIE_NAME")
 # How long a cached consent entry lives unless a write replaces it first (every consent write
 # re-sets its subject's entries and drops every process's in-memory copies).
-CONSENT_CACHE_SECONDS = env_int("CONSENT_CACHE_SECONDS", 300)
+CONSENT_CACHE_SECONDS = env_setting("CONSENT_CACHE_SECONDS")
 CONSENT_VISITOR_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Empty: host-only. A parent domain (".example.com") makes every subdomain one visitor, and
 # only then may posthog-js share its ids across them (cross_subdomain_cookie).
@@ -256,7 +252,7 @@ CONSENT_VISITOR_COOKIE_DOMAIN = env_str("CONSENT_VISITOR_COOKIE_DOMAIN")
 # Browsers may claim only posthog-js anonymous ids (UUIDv7); identified ids are minted by us.
 # On, a browser may claim any unbound id it names first (a visitor could take another
 # user's guessable id, such as an email, before that user does).
-CONSENT_TRUST_CLIENT_DISTINCT_IDS = env_bool("CONSENT_TRUST_CLIENT_DISTINCT_IDS", False)
+CONSENT_TRUST_CLIENT_DISTINCT_IDS = env_setting("CONSENT_TRUST_CLIENT_DISTINCT_IDS")
 # Signed consent receipts (README "Consent receipts"). The key file holds an Ed25519 private
 # key (PEM PKCS#8, or its 32 raw bytes), read once per process; empty: no receipts (503).
 CONSENT_RECEIPT_SIGNING_KEY_FILE = env_str("CONSENT_RECEIPT_SIGNING_KEY_FILE")
@@ -266,7 +262,7 @@ CONSENT_RECEIPT_JURISDICTION = env_str("CONSENT_RECEIPT_JURISDICTION")
 # On, posthog-js runs with `cookieless_mode: "on_reject"` and the proxy forwards a visitor's
 # cookieless events (sentinel id, allowlisted properties) while analytics is not granted
 # (README "Cookieless measurement on refusal"). Off: nothing at all without a grant.
-CONSENT_COOKIELESS_ON_REJECT = env_bool("CONSENT_COOKIELESS_ON_REJECT", False)
+CONSENT_COOKIELESS_ON_REJECT = env_setting("CONSENT_COOKIELESS_ON_REJECT")
 
 # --- Rate limits ------------------------------------------------------------------------
 # N/period, or 0 for none. Counted per host in memory-mapped files under CONSENT_RATE_LIMIT_DIR
@@ -274,29 +270,29 @@ CONSENT_COOKIELESS_ON_REJECT = env_bool("CONSENT_COOKIELESS_ON_REJECT", False)
 # which posthog-js retries (it drops a batch on any 4xx); the API answers 429.
 # Generous for /ph/: a busy tab sends a request every second or two, a visitor may have
 # several tabs, and one address may be a whole office behind NAT.
-CONSENT_PROXY_RATE_PER_VISITOR = env_str("CONSENT_PROXY_RATE_PER_VISITOR", "1200/min")
-CONSENT_PROXY_RATE_PER_IP = env_str("CONSENT_PROXY_RATE_PER_IP", "12000/min")
+CONSENT_PROXY_RATE_PER_VISITOR = env_setting("CONSENT_PROXY_RATE_PER_VISITOR")
+CONSENT_PROXY_RATE_PER_IP = env_setting("CONSENT_PROXY_RATE_PER_IP")
 # The consent and config GETs: one or two per page view.
-CONSENT_READ_RATE_PER_VISITOR = env_str("CONSENT_READ_RATE_PER_VISITOR", "300/min")
-CONSENT_READ_RATE_PER_IP = env_str("CONSENT_READ_RATE_PER_IP", "3000/min")
+CONSENT_READ_RATE_PER_VISITOR = env_setting("CONSENT_READ_RATE_PER_VISITOR")
+CONSENT_READ_RATE_PER_IP = env_setting("CONSENT_READ_RATE_PER_IP")
 # The consent, withdrawal and identity writes, per client address (DRF's N/period form).
-CONSENT_WRITE_RATE = env_str("CONSENT_WRITE_RATE", "60/min")
+CONSENT_WRITE_RATE = env_setting("CONSENT_WRITE_RATE")
 CONSENT_RATE_LIMIT_DIR = env_str("CONSENT_RATE_LIMIT_DIR") or str(
     Path(tempfile.gettempdir()) / "consent-service-rates"
 )
 
 # --- Proxy ----------------------------------------------------------------------------
-CONSENT_PROXY_MAX_BODY_BYTES = env_int("CONSENT_PROXY_MAX_BODY_BYTES", 25 * 1024 * 1024)
-CONSENT_PROXY_MAX_DECODED_BYTES = env_int("CONSENT_PROXY_MAX_DECODED_BYTES", 64 * 1024 * 1024)
-CONSENT_PROXY_MAX_EVENTS = env_int("CONSENT_PROXY_MAX_EVENTS", 2000)
-CONSENT_PROXY_CONNECT_TIMEOUT = env_float("CONSENT_PROXY_CONNECT_TIMEOUT", 3.0)
-CONSENT_PROXY_READ_TIMEOUT = env_float("CONSENT_PROXY_READ_TIMEOUT", 10.0)
-CONSENT_PROXY_POOL_SIZE = env_int("CONSENT_PROXY_POOL_SIZE", 50)
+CONSENT_PROXY_MAX_BODY_BYTES = env_setting("CONSENT_PROXY_MAX_BODY_BYTES")
+CONSENT_PROXY_MAX_DECODED_BYTES = env_setting("CONSENT_PROXY_MAX_DECODED_BYTES")
+CONSENT_PROXY_MAX_EVENTS = env_setting("CONSENT_PROXY_MAX_EVENTS")
+CONSENT_PROXY_CONNECT_TIMEOUT = env_setting("CONSENT_PROXY_CONNECT_TIMEOUT")
+CONSENT_PROXY_READ_TIMEOUT = env_setting("CONSENT_PROXY_READ_TIMEOUT")
+CONSENT_PROXY_POOL_SIZE = env_setting("CONSENT_PROXY_POOL_SIZE")
 # Whole upstream call, connect to last byte: httpx's read timeout alone never trips on a drip.
-CONSENT_PROXY_DEADLINE_SECONDS = env_float("CONSENT_PROXY_DEADLINE_SECONDS", 10.0)
-CONSENT_PROXY_MAX_RESPONSE_BYTES = env_int("CONSENT_PROXY_MAX_RESPONSE_BYTES", 8 * 1024 * 1024)
+CONSENT_PROXY_DEADLINE_SECONDS = env_setting("CONSENT_PROXY_DEADLINE_SECONDS")
+CONSENT_PROXY_MAX_RESPONSE_BYTES = env_setting("CONSENT_PROXY_MAX_RESPONSE_BYTES")
 # Uncompressed rrweb snapshots nest as deep as the page's DOM.
-CONSENT_PROXY_MAX_DEPTH = env_int("CONSENT_PROXY_MAX_DEPTH", 512)
+CONSENT_PROXY_MAX_DEPTH = env_setting("CONSENT_PROXY_MAX_DEPTH")
 # Backend SDKs (posthog-python, ...) use host=<site>/<prefix>/server/<secret>; empty: no route.
 CONSENT_PROXY_SERVER_SECRET = env_secret("CONSENT_PROXY_SERVER_SECRET")
 
@@ -310,31 +306,31 @@ CONSENT_PROXY_MIDDLEWARE = ["consent_service.core.middleware.RequestIdMiddleware
 # 503 and posthog-js retries later. Nothing is dropped silently.
 # database (default): the service's own database. redis: a Redis stream at
 # CONSENT_SPOOL_REDIS_URL shared by several hosts; only with Redis persistence (AOF) on.
-CONSENT_SPOOL_BACKEND = env_str("CONSENT_SPOOL_BACKEND", "database")
+CONSENT_SPOOL_BACKEND = env_setting("CONSENT_SPOOL_BACKEND")
 CONSENT_SPOOL_REDIS_URL = env_str("CONSENT_SPOOL_REDIS_URL")
-CONSENT_SPOOL_MAX_REQUESTS = env_int("CONSENT_SPOOL_MAX_REQUESTS", 200_000)
-CONSENT_SPOOL_MAX_AGE_SECONDS = env_float("CONSENT_SPOOL_MAX_AGE_SECONDS", 3 * 86400.0)
+CONSENT_SPOOL_MAX_REQUESTS = env_setting("CONSENT_SPOOL_MAX_REQUESTS")
+CONSENT_SPOOL_MAX_AGE_SECONDS = env_setting("CONSENT_SPOOL_MAX_AGE_SECONDS")
 # Events PostHog refused on their own are kept this long for inspection, then deleted.
-CONSENT_SPOOL_DEAD_LETTER_DAYS = env_int("CONSENT_SPOOL_DEAD_LETTER_DAYS", 30)
-CONSENT_FORWARDER_BATCH_EVENTS = env_int("CONSENT_FORWARDER_BATCH_EVENTS", 500)
-CONSENT_FORWARDER_BATCH_BYTES = env_int("CONSENT_FORWARDER_BATCH_BYTES", 2 * 1024 * 1024)
-CONSENT_FORWARDER_LEASE_SECONDS = env_float("CONSENT_FORWARDER_LEASE_SECONDS", 60.0)
-CONSENT_FORWARDER_BACKOFF_CAP_SECONDS = env_float("CONSENT_FORWARDER_BACKOFF_CAP_SECONDS", 300.0)
+CONSENT_SPOOL_DEAD_LETTER_DAYS = env_setting("CONSENT_SPOOL_DEAD_LETTER_DAYS")
+CONSENT_FORWARDER_BATCH_EVENTS = env_setting("CONSENT_FORWARDER_BATCH_EVENTS")
+CONSENT_FORWARDER_BATCH_BYTES = env_setting("CONSENT_FORWARDER_BATCH_BYTES")
+CONSENT_FORWARDER_LEASE_SECONDS = env_setting("CONSENT_FORWARDER_LEASE_SECONDS")
+CONSENT_FORWARDER_BACKOFF_CAP_SECONDS = env_setting("CONSENT_FORWARDER_BACKOFF_CAP_SECONDS")
 
 # --- Erasure ----------------------------------------------------------------------------
-ERASURE_BACKOFF_BASE_SECONDS = env_float("ERASURE_BACKOFF_BASE_SECONDS", 180.0)
-ERASURE_BACKOFF_CAP_SECONDS = env_float("ERASURE_BACKOFF_CAP_SECONDS", 6 * 3600.0)
-ERASURE_LEASE_SECONDS = env_float("ERASURE_LEASE_SECONDS", 300.0)
+CONSENT_ERASURE_BACKOFF_BASE_SECONDS = env_setting("CONSENT_ERASURE_BACKOFF_BASE_SECONDS")
+CONSENT_ERASURE_BACKOFF_CAP_SECONDS = env_setting("CONSENT_ERASURE_BACKOFF_CAP_SECONDS")
+CONSENT_ERASURE_LEASE_SECONDS = env_setting("CONSENT_ERASURE_LEASE_SECONDS")
 # Recordings (sent within the request) and the server-side helpers' events in flight when
 # consent was withdrawn must land before the deletion, or they would recreate the person:
 # wait out the proxy timeout. Spooled events: the worker waits for the spool instead.
-ERASURE_DELAY_SECONDS = env_float(
-    "ERASURE_DELAY_SECONDS",
+CONSENT_ERASURE_DELAY_SECONDS = env_float(
+    "CONSENT_ERASURE_DELAY_SECONDS",
     CONSENT_PROXY_READ_TIMEOUT,
 )
-ERASURE_STRATEGY = env_str("ERASURE_STRATEGY", "bulk")
+CONSENT_ERASURE_STRATEGY = env_setting("CONSENT_ERASURE_STRATEGY")
 # After PostHog accepted a deletion, look again this much later: no person may be left.
-ERASURE_CONFIRM_DELAY_SECONDS = env_float("ERASURE_CONFIRM_DELAY_SECONDS", 600.0)
+CONSENT_ERASURE_CONFIRM_DELAY_SECONDS = env_setting("CONSENT_ERASURE_CONFIRM_DELAY_SECONDS")
 
 # --- Metrics (GET /metrics) -------------------------------------------------------------
 # Served to these networks (the client address as CONSENT_TRUSTED_PROXIES resolves it), or
@@ -349,13 +345,13 @@ CONSENT_METRICS_TOKEN = env_secret("CONSENT_METRICS_TOKEN")
 # endpoint answers 404. The previous secret is accepted too while a new one is rolled out.
 CONSENT_IDENTITY_SECRET = env_secret("CONSENT_IDENTITY_SECRET")
 CONSENT_IDENTITY_SECRET_PREVIOUS = env_secret("CONSENT_IDENTITY_SECRET_PREVIOUS")
-CONSENT_IDENTITY_MAX_AGE_SECONDS = env_int("CONSENT_IDENTITY_MAX_AGE_SECONDS", 300)
+CONSENT_IDENTITY_MAX_AGE_SECONDS = env_setting("CONSENT_IDENTITY_MAX_AGE_SECONDS")
 # The site the signature covers; empty: the first of DJANGO_ALLOWED_HOSTS.
 CONSENT_IDENTITY_SITE = env_str("CONSENT_IDENTITY_SITE") or (ALLOWED_HOSTS or [""])[0]
 
 # --- Session recording ----------------------------------------------------------------
-RECORDING_MASK_ALL_INPUTS = env_bool("RECORDING_MASK_ALL_INPUTS", True)
-RECORDING_MASK_TEXT_SELECTOR = env_str("RECORDING_MASK_TEXT_SELECTOR")
-RECORDING_BLOCK_SELECTOR = env_str("RECORDING_BLOCK_SELECTOR")
-RECORDING_SAMPLE_RATE = env_float("RECORDING_SAMPLE_RATE", 1.0)
+CONSENT_RECORDING_MASK_ALL_INPUTS = env_setting("CONSENT_RECORDING_MASK_ALL_INPUTS")
+CONSENT_RECORDING_MASK_TEXT_SELECTOR = env_str("CONSENT_RECORDING_MASK_TEXT_SELECTOR")
+CONSENT_RECORDING_BLOCK_SELECTOR = env_str("CONSENT_RECORDING_BLOCK_SELECTOR")
+CONSENT_RECORDING_SAMPLE_RATE = env_setting("CONSENT_RECORDING_SAMPLE_RATE")
 CSRF_FAILURE_VIEW = "consent_service.api.handlers.csrf_failure"

@@ -161,7 +161,7 @@ def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
         POSTHOG_PROJECT_ID="1",
         POSTHOG_API_TIMEOUT=1.0,
         CONSENT_PROXY_READ_TIMEOUT=1.0,
-        ERASURE_DELAY_SECONDS=0,
+        CONSENT_ERASURE_DELAY_SECONDS=0,
     ):
         yield sandbox_server
     sandbox_server.reset()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -107,6 +108,19 @@ def test_the_wheel_holds_the_product_and_only_it(wheel: Path):
     assert "consent_service/ops/templates/admin/consent_ops/reports.html" in names
     assert "consent_service/ledger/migrations/0001_initial.py" in names
     assert "consent_service/urls.py" in names
+
+
+def test_the_wheel_leaves_the_server_and_database_driver_to_the_host(wheel: Path):
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        lines = archive.read(metadata).decode().splitlines()
+    required = {
+        re.split(r"[ <>=\[;]", line.removeprefix("Requires-Dist: "))[0].lower()
+        for line in lines
+        if line.startswith("Requires-Dist: ") and "extra ==" not in line
+    }
+    assert "django" in required and "djangorestframework" in required
+    assert required.isdisjoint({"gunicorn", "psycopg", "dj-database-url"}), required
 
 
 def test_the_host_imports_the_installed_wheel_and_its_own_config(host):

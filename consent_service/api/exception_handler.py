@@ -10,6 +10,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from consent_service.api.errors import ErrorBody, FieldError
 from consent_service.core.exceptions import ServiceError
@@ -76,7 +77,8 @@ def _attr_errors(exc: ServiceError) -> list[FieldError]:
 def _flatten(detail: Any, prefix: str | None) -> Any:
     if isinstance(detail, dict):
         for key, value in detail.items():
-            attr = None if key == "non_field_errors" else _join(prefix, str(key))
+            # DRF files an error of the whole object under the host's NON_FIELD_ERRORS_KEY.
+            attr = None if key == api_settings.NON_FIELD_ERRORS_KEY else _join(prefix, str(key))
             yield from _flatten(value, attr if attr is not None else prefix)
     elif isinstance(detail, list):
         for item in detail:

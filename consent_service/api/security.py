@@ -12,6 +12,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
+from consent_service.core.cache import consent_cache
 from consent_service.core.conf import conf
 from consent_service.core.network import client_ip
 from consent_service.core.rate_limits import limits_hit
@@ -56,6 +57,10 @@ class SessionAuthenticationScheme(SessionScheme):  # type: ignore[no-untyped-cal
 
 class ConsentWriteThrottle(SimpleRateThrottle):
     scope = "consent_write"
+
+    def __init__(self) -> None:
+        self.cache = consent_cache()  # shared by every worker, unlike a per-process default
+        super().__init__()
 
     def get_rate(self) -> str | None:
         # Our own setting: DRF's THROTTLE_RATES belongs to the host project. 0: no limit.

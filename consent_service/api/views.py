@@ -1,5 +1,5 @@
-"""The base classes every API view inherits: each sets its own DRF policies, so a host
-project's REST_FRAMEWORK defaults change nothing in our answers, and ours nothing in its."""
+"""The base classes every API view inherits: each sets its own DRF policies and formats, so a
+host project's REST_FRAMEWORK changes nothing in our answers, and ours nothing in its."""
 
 from __future__ import annotations
 
@@ -10,22 +10,30 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import Model
 from django.http import HttpRequest
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.renderers import OpenApiYamlRenderer, OpenApiYamlRenderer2
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.generics import GenericAPIView
 from rest_framework.metadata import SimpleMetadata
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import BasePagination
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny, BasePermission
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from consent_service.api.exception_handler import handle_exception
+from consent_service.api.formats import (
+    ContentNegotiation,
+    JsonParser,
+    JsonRenderer,
+    SchemaJsonRenderer,
+    SchemaJsonRenderer2,
+    drf_defaults,
+)
 from consent_service.api.security import SessionAuthentication
 
 M = TypeVar("M", bound=Model)
@@ -44,13 +52,14 @@ class ConsentRequest(Request):
 class ConsentApiView(APIView):
     authentication_classes: Sequence[type[BaseAuthentication]] = [SessionAuthentication]
     permission_classes: Sequence[type[BasePermission]] = [AllowAny]
-    parser_classes: Sequence[type[BaseParser]] = [JSONParser]
-    renderer_classes: Sequence[type[BaseRenderer]] = [JSONRenderer]
+    parser_classes: Sequence[type[BaseParser]] = [JsonParser]
+    renderer_classes: Sequence[type[BaseRenderer]] = [JsonRenderer]
     throttle_classes: Sequence[type[BaseThrottle]] = []
-    content_negotiation_class = DefaultContentNegotiation
+    content_negotiation_class = ContentNegotiation
     metadata_class = SimpleMetadata
     versioning_class = None
     schema = AutoSchema()
+    settings = drf_defaults  # the format suffix and OPTIONS' view name: DRF's, not the host's
 
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
         # DRF reads EXCEPTION_HANDLER from the project's settings; ours is fixed.
@@ -80,6 +89,14 @@ class ConsentSchemaApi(SpectacularAPIView):
     permission_classes: Sequence[type[BasePermission]] = [AllowAny]
     throttle_classes: Sequence[type[BaseThrottle]] = []
     versioning_class = None
+    renderer_classes: list[type[BaseRenderer]] = [
+        OpenApiYamlRenderer,
+        OpenApiYamlRenderer2,
+        SchemaJsonRenderer,
+        SchemaJsonRenderer2,
+    ]
+    content_negotiation_class = ContentNegotiation
+    settings = drf_defaults
 
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
         return handle_exception

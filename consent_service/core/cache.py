@@ -6,8 +6,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.filebased import FileBasedCache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+
+from consent_service.core.conf import conf
 
 
 class PooledRedisCacheClient(RedisCacheClient):
@@ -51,3 +55,8 @@ class SampledCullFileBasedCache(FileBasedCache):
             return
         self._culled_at = now
         super()._cull()  # type: ignore[misc]  # private in the stubs
+
+
+def consent_cache() -> BaseCache:
+    """The cache consent lives in: the project's CACHES[CONSENT_CACHE_ALIAS]."""
+    return caches[conf().cache_alias]

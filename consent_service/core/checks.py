@@ -8,7 +8,12 @@ from urllib.parse import urlsplit
 
 from django.apps import apps
 from django.conf import settings
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.filebased import FileBasedCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.checks import CheckMessage, Error, Warning, register
+
+from consent_service.core.defaults import cache_backend, setting
 
 PERSON_PROFILES = {"always", "never", "identified_only"}
 HOST_SETTINGS = ("POSTHOG_HOST", "POSTHOG_ASSETS_HOST", "POSTHOG_APP_HOST")
@@ -19,17 +24,17 @@ IP_MODES = ("full", "truncate", "drop")  # as proxy/client_address.py, which cor
 def check_posthog_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     for name in HOST_SETTINGS:
-        parts = urlsplit(getattr(settings, name))
+        parts = urlsplit(setting(name))
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             errors.append(Error(f"{name} must be an http(s) URL.", id="consent.E001"))
-    if settings.POSTHOG_PERSON_PROFILES not in PERSON_PROFILES:
+    if setting("POSTHOG_PERSON_PROFILES") not in PERSON_PROFILES:
         errors.append(
             Error(
                 f"POSTHOG_PERSON_PROFILES must be one of {sorted(PERSON_PROFILES)}.",
                 id="consent.E002",
             )
         )
-    key = settings.POSTHOG_API_KEY
+    key = setting("POSTHOG_API_KEY")
     if key and not key.startswith("phc_"):
         errors.append(
             Warning(
@@ -42,13 +47,15 @@ def check_posthog_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage
 @register()
 def check_consent_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
-    if settings.CONSENT_MAX_AGE_DAYS <= 0:
+    if setting("CONSENT_MAX_AGE_DAYS") <= 0:
         errors.append(Error("CONSENT_MAX_AGE_DAYS must be positive.", id="consent.E003"))
-    if not 0.0 <= settings.RECORDING_SAMPLE_RATE <= 1.0:
-        errors.append(Error("RECORDING_SAMPLE_RATE must be between 0 and 1.", id="consent.E004"))
-    if not settings.CONSENT_POLICY_VERSION:
+    if not 0.0 <= setting("CONSENT_RECORDING_SAMPLE_RATE") <= 1.0:
+        errors.append(
+            Error("CONSENT_RECORDING_SAMPLE_RATE must be between 0 and 1.", id="consent.E004")
+        )
+    if not setting("CONSENT_POLICY_VERSION"):
         errors.append(Error("CONSENT_POLICY_VERSION must not be empty.", id="consent.E005"))
-    for value in settings.CONSENT_TRUSTED_PROXIES:
+    for value in setting("CONSENT_TRUSTED_PROXIES"):
         try:
             ipaddress.ip_network(value, strict=False)
         except ValueError:
@@ -60,39 +67,49 @@ def check_consent_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage
     return errors
 
 
+PER_PROCESS_CACHES = (LocMemCache, DummyCache)
+
+
+@register()
+def check_cache_alias(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    alias = setting("CONSENT_CACHE_ALIAS")
+    if alias in settings.CACHES:
+        return []
+    message = f"CONSENT_CACHE_ALIAS names {alias!r}, which is not in CACHES."
+    return [Error(message, id="consent.E017")]
+
+
 @register(deploy=True)
 def check_shared_cache(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
-    if settings.REDIS_URL:
+    backend = cache_backend()
+    if backend is None or not issubclass(backend, FileBasedCache):
         return []
+    seconds = setting("CONSENT_CACHE_SECONDS")
     return [
         Warning(
-            "REDIS_URL is not set: consent is cached in files on this host, which every "
-            "process here shares; with more than one host a withdrawal reaches the others "
-            f"only after CONSENT_CACHE_SECONDS ({settings.CONSENT_CACHE_SECONDS} s).",
+            "The consent cache is a file cache, shared by the processes of this host only: "
+            "with more than one host a withdrawal reaches the others only after "
+            f"CONSENT_CACHE_SECONDS ({seconds} s). Use Redis (standalone: REDIS_URL).",
             id="consent.W002",
         )
     ]
-
-
-PER_PROCESS_CACHES = (
-    "django.core.cache.backends.locmem.LocMemCache",
-    "django.core.cache.backends.dummy.DummyCache",
-)
 
 
 @register(deploy=True)
 def check_process_cache(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     """Deploy only: one process (a test run, runserver) may keep its cache in memory, as the
     test settings do; several workers must share it or a withdrawal lags in the others."""
-    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
-    if backend not in PER_PROCESS_CACHES:
+    backend = cache_backend()
+    if backend is None or not issubclass(backend, PER_PROCESS_CACHES):
         return []
+    alias = setting("CONSENT_CACHE_ALIAS")
     return [
         Warning(
-            f"CACHES['default'] is {backend.rsplit('.', 1)[-1]}, private to each process: "
+            f"CACHES[{alias!r}] is {backend.__name__}, private to each process: "
             "consent cached by one worker survives a withdrawal made in another for up to "
             "CONSENT_CACHE_SECONDS, and the write throttle counts per process. Use a "
-            "shared cache (file-based on one host, Redis on several).",
+            "shared cache (file-based on one host, Redis on several) and name it in "
+            "CONSENT_CACHE_ALIAS.",
             id="consent.W006",
         )
     ]
@@ -101,13 +118,13 @@ def check_process_cache(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
 @register(deploy=True)
 def check_erasure_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     """The shape of what erasure needs; no network here (`manage.py posthog_check` calls)."""
-    if not settings.POSTHOG_API_KEY:
+    if not setting("POSTHOG_API_KEY"):
         return []  # analytics off: nothing is forwarded, so nothing to erase
     errors: list[CheckMessage] = []
-    project = settings.POSTHOG_PROJECT_ID
+    project = setting("POSTHOG_PROJECT_ID")
     if not (project.isdigit() or project == "@current"):
         errors.append(Error("POSTHOG_PROJECT_ID must be the project's number.", id="consent.E007"))
-    if not settings.POSTHOG_PERSONAL_API_KEY.startswith("phx_"):
+    if not setting("POSTHOG_PERSONAL_API_KEY").startswith("phx_"):
         errors.append(
             Error(
                 "POSTHOG_PERSONAL_API_KEY must be a personal API key (phx_…) with "
@@ -115,7 +132,7 @@ def check_erasure_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage
                 id="consent.E008",
             )
         )
-    if ".i.posthog.com" in (urlsplit(settings.POSTHOG_APP_HOST).hostname or ""):
+    if ".i.posthog.com" in (urlsplit(setting("POSTHOG_APP_HOST")).hostname or ""):
         errors.append(
             Error(
                 "POSTHOG_APP_HOST is an ingestion host; the persons API lives on the app "
@@ -145,10 +162,10 @@ def check_apps_installed(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
 
 @register()
 def check_spool_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
-    backend = settings.CONSENT_SPOOL_BACKEND
+    backend = setting("CONSENT_SPOOL_BACKEND")
     if backend not in {"database", "redis"}:
         return [Error("CONSENT_SPOOL_BACKEND must be database or redis.", id="consent.E011")]
-    if backend == "redis" and not settings.CONSENT_SPOOL_REDIS_URL:
+    if backend == "redis" and not setting("CONSENT_SPOOL_REDIS_URL"):
         return [
             Error(
                 "CONSENT_SPOOL_BACKEND=redis needs CONSENT_SPOOL_REDIS_URL (REDIS_URL is not "
@@ -163,10 +180,10 @@ def check_spool_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
 def check_ip_mode(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     """CONSENT_IP_MODE against the cookieless preset: PostHog hashes each cookieless visitor
     from the client IP (PROTOCOL.md 3.6), so a cut IP merges visitors and none drops them."""
-    mode = settings.CONSENT_IP_MODE
+    mode = setting("CONSENT_IP_MODE")
     if mode not in IP_MODES:
         return [Error(f"CONSENT_IP_MODE must be one of {', '.join(IP_MODES)}.", id="consent.E013")]
-    if not getattr(settings, "CONSENT_COOKIELESS_ON_REJECT", False):
+    if not setting("CONSENT_COOKIELESS_ON_REJECT"):
         return []
     if mode == "drop":
         return [
@@ -193,7 +210,7 @@ def check_ip_mode(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
 def check_receipt_key_file(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     """A key named but unreadable is a broken deployment. Its content is parsed on first
     use (consent/receipts.py: 503 receipts_unavailable, logged, if it is no Ed25519 key)."""
-    path = settings.CONSENT_RECEIPT_SIGNING_KEY_FILE
+    path = setting("CONSENT_RECEIPT_SIGNING_KEY_FILE")
     if not path:
         return []
     try:
@@ -212,7 +229,7 @@ def check_receipt_key_file(app_configs: Any, **kwargs: Any) -> list[CheckMessage
 @register(deploy=True)
 def check_receipt_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     """Receipts are optional, so only the deployment checks warn (`make run` makes a key)."""
-    if not settings.CONSENT_RECEIPT_SIGNING_KEY_FILE:
+    if not setting("CONSENT_RECEIPT_SIGNING_KEY_FILE"):
         return [
             Warning(
                 "CONSENT_RECEIPT_SIGNING_KEY_FILE is not set: consent receipts are off "
@@ -220,7 +237,7 @@ def check_receipt_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage
                 id="consent.W004",
             )
         ]
-    if not settings.CONSENT_RECEIPT_CONTROLLER or not settings.CONSENT_RECEIPT_JURISDICTION:
+    if not setting("CONSENT_RECEIPT_CONTROLLER") or not setting("CONSENT_RECEIPT_JURISDICTION"):
         return [
             Warning(
                 "Consent receipts are signed but CONSENT_RECEIPT_CONTROLLER or "
@@ -240,7 +257,7 @@ def check_identity_secrets(app_configs: Any, **kwargs: Any) -> list[CheckMessage
     be a random key (HMAC-SHA256 gains nothing past 32 bytes, and loses much below)."""
     errors: list[CheckMessage] = []
     for name in ("CONSENT_IDENTITY_SECRET", "CONSENT_IDENTITY_SECRET_PREVIOUS"):
-        secret = getattr(settings, name)
+        secret = setting(name)
         if secret and len(secret) < IDENTITY_SECRET_MIN_LENGTH:
             message = (
                 f"{name} is {len(secret)} characters: use at least "

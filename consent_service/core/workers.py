@@ -9,6 +9,8 @@ import socket
 import threading
 import time
 
+from django.db import connections
+
 
 def stop_on_signals() -> threading.Event:
     """Set by SIGTERM or SIGINT: the command finishes its round, then exits."""
@@ -30,3 +32,11 @@ def round_log(logger: logging.Logger, message: str, *, started: float, **counts:
     duration_ms = round((time.perf_counter() - started) * 1000, 2)
     fields = {**counts, "duration_ms": duration_ms}
     logger.info(f"{message} in %(duration_ms).1fms", fields, extra=fields)
+
+
+def close_stale_connections() -> None:
+    """Django's close_old_connections for a loop between rounds, on every database the
+    router may use; one inside a caller's transaction (a test calling the command) stays."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()

@@ -10,6 +10,7 @@ from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from consent_service.api.formats import DateTimeField
 from consent_service.erasure.models import ErasureRequest
 from consent_service.ledger.serializers import StrictSerializer
 from consent_service.ledger.user_keys import user_key
@@ -111,7 +112,7 @@ class ErasureCallSerializer(serializers.Serializer[Any]):
     response = serializers.CharField(help_text="PostHog's answer body (truncated).")
     error = serializers.CharField(help_text="Network error or timeout, if any.")
     duration_ms = serializers.IntegerField(help_text="Time the call took.")
-    at = serializers.DateTimeField(help_text="When it was made.")
+    at = DateTimeField(help_text="When it was made.")
 
 
 class ErasureRequestSerializer(serializers.Serializer[Any]):
@@ -139,14 +140,12 @@ class ErasureRequestSerializer(serializers.Serializer[Any]):
         help_text="When succeeded: deleted, already_gone or nothing_to_erase; else empty."
     )
     attempts = serializers.IntegerField(help_text="Processing rounds completed.")
-    next_attempt_at = serializers.DateTimeField(help_text="When the worker may take it next.")
+    next_attempt_at = DateTimeField(help_text="When the worker may take it next.")
     last_error = serializers.CharField(help_text="Why the last round did not finish it.")
     overdue = serializers.BooleanField(help_text="Older than 25 days and not yet succeeded.")
-    created_at = serializers.DateTimeField(help_text="When it was requested.")
-    completed_at = serializers.DateTimeField(
-        allow_null=True, help_text="When PostHog accepted the erasure."
-    )
-    confirmed_at = serializers.DateTimeField(
+    created_at = DateTimeField(help_text="When it was requested.")
+    completed_at = DateTimeField(allow_null=True, help_text="When PostHog accepted the erasure.")
+    confirmed_at = DateTimeField(
         allow_null=True, help_text="When a later look found no person left for the ids."
     )
 

@@ -6,9 +6,9 @@ import logging
 import re
 from collections.abc import Iterable
 
-from django.core.cache import cache
 from django.utils import timezone
 
+from consent_service.core.cache import consent_cache
 from consent_service.core.conf import conf
 from consent_service.core.exceptions import DistinctIdTaken, InvalidDistinctId
 from consent_service.ledger.identified_ids import distinct_id_is_minted
@@ -121,7 +121,7 @@ def distinct_ids_bind(*, subject_id: int, distinct_ids: Iterable[str]) -> set[st
 
 def _log_limit_once(subject_id: int) -> None:
     """An id we cannot bind is one erasure could not find: its events are dropped."""
-    if cache.add(f"consent:id-limit-logged:{subject_id}", 1, LIMIT_LOG_SECONDS):
+    if consent_cache().add(f"consent:id-limit-logged:{subject_id}", 1, LIMIT_LOG_SECONDS):
         logger.error(
             "subject %s is at its limit of %s live distinct_ids: events naming more are dropped",
             subject_id,

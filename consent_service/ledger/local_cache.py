@@ -7,8 +7,9 @@ changes, inside its transaction and again after it commits. A lookup first compa
 generation, a memory read; if it changed, this process forgets everything it kept. A
 withdrawal is therefore effective on the very next request in every process of the host.
 
-One host only: processes on other hosts cannot see the file. With REDIS_URL (several hosts)
-the setting is empty and every lookup reads the shared cache.
+One host only: processes on other hosts cannot see the file. So by default it is on only when
+the consent cache is a file cache (core/defaults.py); with Redis (several hosts) the setting
+is empty and every lookup reads the shared cache.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from consent_service.api.formats import DateTimeField
 from consent_service.ledger.distinct_ids import distinct_id_is_valid
 from consent_service.ledger.policies import policy_snapshot
 
@@ -97,7 +98,7 @@ class PurposeStateSerializer(serializers.Serializer[Any]):
     choice = serializers.BooleanField(
         allow_null=True, help_text="The last recorded choice, even if no longer current."
     )
-    decided_at = serializers.DateTimeField(allow_null=True, help_text="When it was decided.")
+    decided_at = DateTimeField(allow_null=True, help_text="When it was decided.")
     policy_version = serializers.CharField(
         allow_null=True, help_text="The policy version it was decided under."
     )
@@ -114,10 +115,8 @@ class ConsentStateSerializer(serializers.Serializer[Any]):
         allow_null=True, help_text="Policy version of the latest decision."
     )
     current_policy_version = serializers.CharField(help_text="The policy version in force.")
-    decided_at = serializers.DateTimeField(
-        allow_null=True, help_text="Time of the latest decision."
-    )
-    expires_at = serializers.DateTimeField(
+    decided_at = DateTimeField(allow_null=True, help_text="Time of the latest decision.")
+    expires_at = DateTimeField(
         allow_null=True, help_text="When the first current decision expires and is asked again."
     )
     needs_prompt = serializers.BooleanField(
@@ -128,7 +127,7 @@ class ConsentStateSerializer(serializers.Serializer[Any]):
 
 class ConsentRecordSerializer(serializers.Serializer[Any]):
     seq = serializers.IntegerField(help_text="Position in the ledger's hash chain.")
-    recorded_at = serializers.DateTimeField(help_text="Server time of the record.")
+    recorded_at = DateTimeField(help_text="Server time of the record.")
     action = serializers.CharField(help_text="decide or withdraw.")
     source = serializers.CharField(help_text="banner, api, admin, gpc or login.")  # type: ignore[assignment]
     choices = serializers.DictField(

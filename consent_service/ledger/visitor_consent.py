@@ -1,7 +1,7 @@
 """Consent as the hot paths read it: by visitor id (config, proxy) and by PostHog
 distinct_id (the proxy), without a database query once cached.
 
-Entries live in the shared cache (Redis when REDIS_URL is set, else files on this host),
+Entries live in the shared cache (CACHES[CONSENT_CACHE_ALIAS]: Redis, or files on one host),
 and in process memory in front of it (local_cache.py) when one host shares a generation
 file. Readers fill the shared cache with add(). A ledger write deletes its subject's
 entries at once (so the writing transaction itself reads fresh), re-sets them after commit
@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from django.core.cache import cache
 from django.db import connections, router, transaction
 
+from consent_service.core.cache import consent_cache
 from consent_service.core.conf import conf
 from consent_service.ledger.local_cache import MISSING, local_cache
 from consent_service.ledger.models import ConsentState, Subject, SubjectIdentifier
@@ -76,11 +76,11 @@ def visitor_consent(*, visitor_id: str) -> VisitorConsent | None:
 
 
 def _shared_visitor(key: str, visitor_id: str) -> VisitorConsent | None:
-    cached = cache.get(key)
+    cached = consent_cache().get(key)
     if cached is not None:
         return None if cached == _NONE else VisitorConsent(**cached)
     found = _visitors(_VISITOR_BY_ID, visitor_id).get(visitor_id)
-    cache.add(key, asdict(found) if found else _NONE, conf().consent_cache_seconds)
+    consent_cache().add(key, asdict(found) if found else _NONE, conf().consent_cache_seconds)
     return found
 
 
@@ -106,7 +106,7 @@ def distinct_id_owners(*, distinct_ids: Iterable[str]) -> dict[str, Owner | None
 
 def _shared_owners(wanted: list[str]) -> dict[str, Owner | None]:
     keys = {_id_key(value): value for value in wanted}
-    cached = cache.get_many(list(keys))
+    cached = consent_cache().get_many(list(keys))
     found = {keys[key]: None if entry == _NONE else Owner(**entry) for key, entry in cached.items()}
     missing = [value for value in wanted if value not in found]
     if missing:
@@ -116,7 +116,7 @@ def _shared_owners(wanted: list[str]) -> dict[str, Owner | None]:
             _id_key(value): asdict(owner) if owner else _NONE for value, owner in loaded.items()
         }
         for key, entry in fresh.items():
-            cache.add(key, entry, conf().consent_cache_seconds)
+            consent_cache().add(key, entry, conf().consent_cache_seconds)
     return found
 
 
@@ -128,14 +128,14 @@ def visitor_consent_refresh(*, subject_id: int) -> None:
             "kind", "value"
         )
     ]
-    cache.delete_many(keys)
+    consent_cache().delete_many(keys)
     local_cache.change()
     transaction.on_commit(lambda: _refresh(subject_id))
 
 
 def distinct_ids_forget(*, distinct_ids: Iterable[str]) -> None:
     """Drop cached 'bound to nobody' entries once these ids are bound."""
-    cache.delete_many([_id_key(value) for value in distinct_ids])
+    consent_cache().delete_many([_id_key(value) for value in distinct_ids])
     local_cache.change()
 
 
@@ -149,7 +149,7 @@ def _refresh(subject_id: int) -> None:
     ids = [value for value, _ in _fetch(_IDS_OF_SUBJECT, [DISTINCT_ID, subject_id])]
     for value, owner in (_owners(ids) if ids else {}).items():
         fresh[_id_key(value)] = asdict(owner) if owner else _NONE
-    cache.set_many(fresh, conf().consent_cache_seconds)
+    consent_cache().set_many(fresh, conf().consent_cache_seconds)
     local_cache.change()
 
 

@@ -4,16 +4,16 @@ import ipaddress
 import os
 from typing import Any
 
-from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
+from consent_service.core.defaults import setting
 from consent_service.core.metrics import multiprocess_dir
 
 
 @register()
 def check_metrics_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
-    for value in settings.CONSENT_METRICS_ALLOWED_NETWORKS:
+    for value in setting("CONSENT_METRICS_ALLOWED_NETWORKS"):
         try:
             ipaddress.ip_network(value, strict=False)
         except ValueError:

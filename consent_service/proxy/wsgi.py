@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 
 from consent_service.core.conf import conf
+from consent_service.core.defaults import setting
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -31,7 +32,7 @@ class ProxyHandler(WSGIHandler):
     def load_middleware(self, is_async: bool = False) -> None:
         # Django reads the list from settings, once, here: at startup, before any request.
         site_middleware = settings.MIDDLEWARE
-        settings.MIDDLEWARE = list(settings.CONSENT_PROXY_MIDDLEWARE)
+        settings.MIDDLEWARE = list(setting("CONSENT_PROXY_MIDDLEWARE"))
         try:
             super().load_middleware(is_async)
         finally:

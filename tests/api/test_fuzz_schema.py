@@ -55,7 +55,7 @@ CHECKS: dict[str, Callable[..., Any]] = {
 }
 MODES = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
 # Every rate setting the project reads (CONSENT_READ_RATE_PER_IP, ...): "0" is no limit.
-RATE_SETTING = re.compile(r"^CONSENT_\w*RATE(_PER_\w+)?$")
+RATE_SETTING = re.compile(r"^CONSENT_(WRITE_RATE|\w+_RATE_PER_\w+)$")
 SEEDED_ID = anonymous_id("fuzz-seed")
 
 Known = dict[str, dict[str, Any]]  # operation label -> fixed parts for as_strategy()

@@ -1,13 +1,16 @@
 """Installed in a host project, our API answers the same whatever the host's REST_FRAMEWORK
 says, and our views leave the host's own DRF views alone.
 
-DRF binds a view's default policies (APIView.renderer_classes, throttle_classes, ...) and the
-throttle rates when rest_framework is imported, from the host's settings; override_settings
-alone only reloads api_settings. `host_drf_defaults` does both, as a host project would."""
+DRF binds a view's default policies (APIView.renderer_classes, throttle_classes, ...), the
+throttle rates and the JSON renderer's and parser's options when rest_framework is imported,
+from the host's settings; override_settings alone only reloads api_settings.
+`host_drf_settings()` does both, as a host project would."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,7 +21,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer, JSONOpenAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -27,7 +30,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from tests.api.contract import ENVELOPE_KEYS
-from tests.conftest import GRANT_ALL, WITHDRAW_URL, Visitor
+from tests.conftest import CONSENT_URL, GRANT_ALL, WITHDRAW_URL, Visitor, logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +54,10 @@ def host_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return Response({"host_error": str(exc)}, status=418)
 
 
+def host_view_name(view: Any) -> str:
+    return "Named by the host"
+
+
 HOST_REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.BasicAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -68,20 +75,50 @@ HOST_REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": [f"{__name__}.HostThrottle"],
     "DEFAULT_THROTTLE_RATES": {"host": "1/day"},
     "UNAUTHENTICATED_USER": None,
+    # Output and format settings: not one byte of our answers may change with them.
+    "DATETIME_FORMAT": "%d/%m/%Y %H:%M",
+    "DATETIME_INPUT_FORMATS": ["%d/%m/%Y %H:%M"],
+    "DATE_FORMAT": "%d/%m/%Y",
+    "DATE_INPUT_FORMATS": ["%d/%m/%Y"],
+    "TIME_FORMAT": "%H:%M",
+    "TIME_INPUT_FORMATS": ["%H:%M"],
+    "COERCE_DECIMAL_TO_STRING": False,
+    "UNICODE_JSON": False,
+    "COMPACT_JSON": False,
+    "STRICT_JSON": False,
+    "NON_FIELD_ERRORS_KEY": "errors",
+    "URL_FORMAT_OVERRIDE": "fmt",
+    "FORMAT_SUFFIX_KWARG": "id",  # DRF reads it from every view's URL kwargs
+    "VIEW_NAME_FUNCTION": f"{__name__}.host_view_name",
 }
 
 
-@pytest.fixture
-def host_drf_defaults(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    with override_settings(REST_FRAMEWORK=HOST_REST_FRAMEWORK):
+@contextmanager
+def host_drf_settings() -> Iterator[None]:
+    with (
+        override_settings(REST_FRAMEWORK=HOST_REST_FRAMEWORK),
+        pytest.MonkeyPatch.context() as patch,
+    ):
         assert api_settings.EXCEPTION_HANDLER is host_exception_handler  # reloaded by DRF
-        monkeypatch.setattr(APIView, "authentication_classes", [BasicAuthentication])
-        monkeypatch.setattr(APIView, "permission_classes", [IsAuthenticated])
-        monkeypatch.setattr(APIView, "renderer_classes", [BrowsableAPIRenderer, JSONRenderer])
-        monkeypatch.setattr(APIView, "parser_classes", [FormParser, JSONParser])
-        monkeypatch.setattr(APIView, "throttle_classes", [HostThrottle])
-        monkeypatch.setattr(GenericAPIView, "pagination_class", HostPagination)
-        monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"host": "1/day"})
+        patch.setattr(APIView, "authentication_classes", [BasicAuthentication])
+        patch.setattr(APIView, "permission_classes", [IsAuthenticated])
+        patch.setattr(APIView, "renderer_classes", [BrowsableAPIRenderer, JSONRenderer])
+        patch.setattr(APIView, "parser_classes", [FormParser, JSONParser])
+        patch.setattr(APIView, "throttle_classes", [HostThrottle])
+        patch.setattr(GenericAPIView, "pagination_class", HostPagination)
+        patch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"host": "1/day"})
+        # The JSON options, as rest_framework.renderers and .parsers bind them at import.
+        patch.setattr(JSONRenderer, "ensure_ascii", not api_settings.UNICODE_JSON)
+        patch.setattr(JSONRenderer, "compact", api_settings.COMPACT_JSON)
+        patch.setattr(JSONRenderer, "strict", api_settings.STRICT_JSON)
+        patch.setattr(JSONOpenAPIRenderer, "ensure_ascii", not api_settings.UNICODE_JSON)
+        patch.setattr(JSONParser, "strict", api_settings.STRICT_JSON)
+        yield
+
+
+@pytest.fixture
+def host_drf_defaults() -> Iterator[None]:
+    with host_drf_settings():
         yield
 
 
@@ -155,6 +192,60 @@ def test_the_write_rate_is_ours_not_the_hosts(host_drf_defaults: None, settings:
     visitor = Visitor()
     assert [visitor.decide(GRANT_ALL).status_code for _ in range(3)] == [201, 201, 429]
     assert visitor.decide(GRANT_ALL).json()["type"] == "rate_limited"
+
+
+def _both(call: Callable[[], Any]) -> tuple[Any, Any]:
+    """The same call without the host's settings, then under them."""
+    ours = call()
+    with host_drf_settings():
+        under_host = call()
+    return _exactly(ours), _exactly(under_host)
+
+
+def _exactly(response: Any) -> tuple[int, str | None, bytes]:
+    return (response.status_code, response.get("Content-Type"), response.content)
+
+
+def test_every_answer_is_the_same_bytes_under_odd_host_output_settings(
+    django_user_model: Any, time_machine: Any
+) -> None:
+    time_machine.move_to(datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=UTC), tick=False)
+    request_id = {"X-Request-ID": "req-1"}
+    visitor = Visitor(**request_id)
+    visitor.config()  # the cookies, so both calls below find the same browser
+    pairs = [
+        _both(visitor.config),
+        _both(visitor.consent),
+        _both(lambda: visitor.decide(GRANT_ALL)),
+        _both(lambda: visitor.decide({"analytics": "maybe"})),  # a field's error
+        _both(lambda: visitor.post(CONSENT_URL, [])),  # a non-field error
+        _both(lambda: visitor.post(CONSENT_URL, '{"purposes": {"analytics": NaN}}')),
+        _both(lambda: visitor.client.get(CONSENT_URL, {"format": "api"})),
+        _both(lambda: visitor.client.get(CONSENT_URL, {"fmt": "api"})),
+        _both(lambda: visitor.client.options(CONSENT_URL)),
+        _both(visitor.history),
+        _both(lambda: visitor.client.get("/api/v1/schema/", {"format": "json"})),
+    ]
+    user = django_user_model.objects.create_user("someone")
+    logged_in(user).decide(GRANT_ALL)
+    staff = django_user_model.objects.create_user("root", is_staff=True)
+    admin = Visitor(**request_id)
+    admin.client.force_login(staff)
+    with host_drf_settings():
+        created = admin.post("/api/v1/erasure-requests/", {"user_id": user.pk, "note": "café ✓"})
+    detail_url = f"/api/v1/erasure-requests/{created.json()['id']}/"
+    pairs += [
+        _both(lambda: admin.post("/api/v1/erasure-requests/", {})),  # a non-field error
+        _both(lambda: admin.client.get("/api/v1/erasure-requests/")),
+        _both(lambda: admin.client.get(detail_url)),
+    ]
+
+    assert [under_host for _, under_host in pairs] == [ours for ours, _ in pairs]
+    assert created.content == admin.client.get(detail_url).content
+    statuses = [ours[0] for ours, _ in pairs]
+    assert statuses == [200, 200, 201, 400, 400, 400, 404, 200, 200, 200, 200, 400, 200, 200]
+    assert "café ✓".encode() in created.content  # UTF-8, not \u escapes
+    assert b'"created_at":"2026-05-04T03:02:01.123456Z"' in created.content
 
 
 class HostView(APIView):

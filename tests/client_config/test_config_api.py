@@ -94,10 +94,10 @@ def test_withdrawal_turns_everything_off_again(visitor):
 
 
 @override_settings(
-    RECORDING_MASK_TEXT_SELECTOR=".pii",
-    RECORDING_BLOCK_SELECTOR="[data-private]",
-    RECORDING_SAMPLE_RATE=0.25,
-    RECORDING_MASK_ALL_INPUTS=False,
+    CONSENT_RECORDING_MASK_TEXT_SELECTOR=".pii",
+    CONSENT_RECORDING_BLOCK_SELECTOR="[data-private]",
+    CONSENT_RECORDING_SAMPLE_RATE=0.25,
+    CONSENT_RECORDING_MASK_ALL_INPUTS=False,
 )
 def test_recording_masks_and_sample_rate_come_from_settings(visitor):
     body = visitor.config().json()

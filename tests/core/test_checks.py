@@ -55,7 +55,7 @@ def test_a_personal_key_in_place_of_the_project_token_warns():
 
 
 @override_settings(
-    CONSENT_MAX_AGE_DAYS=0, RECORDING_SAMPLE_RATE=1.5, CONSENT_TRUSTED_PROXIES=["nope"]
+    CONSENT_MAX_AGE_DAYS=0, CONSENT_RECORDING_SAMPLE_RATE=1.5, CONSENT_TRUSTED_PROXIES=["nope"]
 )
 def test_bad_consent_settings_are_reported():
     assert ids(check_consent_settings(None)) == ["consent.E003", "consent.E004", "consent.E006"]

@@ -205,7 +205,7 @@ def test_retry_leaves_requests_that_did_not_fail(admin_client):
 
 
 def test_process_now_makes_a_pending_request_due(admin_client, settings):
-    settings.ERASURE_DELAY_SECONDS = 3600
+    settings.CONSENT_ERASURE_DELAY_SECONDS = 3600
     pending = request_for(Subject.objects.create())
     assert erasure_claim(worker="t") == []
 

@@ -27,7 +27,7 @@ def withdrawn(sandbox, make_visitor):
 def test_a_wrong_project_id_leaves_the_request_pending_and_says_why(
     strategy, sandbox, withdrawn, caplog
 ):
-    wrong = override_settings(POSTHOG_PROJECT_ID="999", ERASURE_STRATEGY=strategy)
+    wrong = override_settings(POSTHOG_PROJECT_ID="999", CONSENT_ERASURE_STRATEGY=strategy)
     with wrong, caplog.at_level(logging.ERROR, logger="consent_service.erasure"):
         assert run_worker() == ["pending"]
         ErasureRequest.objects.update(next_attempt_at=only_request().created_at)
@@ -64,7 +64,7 @@ def test_a_revoked_key_fails_the_request_with_the_reason(sandbox, withdrawn):
 def test_a_person_already_gone_is_still_done(sandbox, withdrawn):
     sandbox.persons.clear()
 
-    with override_settings(ERASURE_STRATEGY="per_person"):
+    with override_settings(CONSENT_ERASURE_STRATEGY="per_person"):
         assert run_worker() == ["succeeded"]
 
     assert only_request().outcome == "already_gone"

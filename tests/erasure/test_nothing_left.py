@@ -74,7 +74,7 @@ def test_an_anonymous_visitor_who_withdraws_leaves_no_event(strategy, sandbox):
     assert {first, after_reset} <= ids
 
     visitor.withdraw()
-    with override_settings(ERASURE_STRATEGY=strategy):
+    with override_settings(CONSENT_ERASURE_STRATEGY=strategy):
         assert run_worker() == ["succeeded"]
 
     assert [e for e in sandbox.store.events if e.distinct_id in ids] == []
@@ -101,7 +101,7 @@ def test_an_identified_visitor_with_several_ids_leaves_no_event(
     assert {anonymous, identified} <= ids
 
     browser.withdraw()
-    with override_settings(ERASURE_STRATEGY=strategy):
+    with override_settings(CONSENT_ERASURE_STRATEGY=strategy):
         assert run_worker() == ["succeeded"]
 
     assert [e for e in sandbox.store.events if e.distinct_id in ids] == []

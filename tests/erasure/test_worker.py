@@ -168,7 +168,7 @@ def test_a_person_already_gone_counts_as_done(sandbox, withdrawn):
     assert only_request().outcome == "already_gone"
 
 
-@override_settings(ERASURE_STRATEGY="per_person")
+@override_settings(CONSENT_ERASURE_STRATEGY="per_person")
 def test_the_per_person_strategy_finds_then_deletes_each_person(sandbox, withdrawn):
     persons = len(sandbox.persons.all())
 

@@ -93,7 +93,7 @@ def test_a_worker_killed_mid_request_is_taken_over_after_its_lease(sandbox):
 
     request = ErasureRequest.objects.get(pk=request_id)
     assert (request.status, request.leased_by) == ("in_progress", "victim")
-    with override_settings(ERASURE_LEASE_SECONDS=1):
+    with override_settings(CONSENT_ERASURE_LEASE_SECONDS=1):
         assert erasure_claim(worker="rescuer") == []  # the lease still holds
         time.sleep(1.1)
         (taken,) = erasure_claim(worker="rescuer")
@@ -110,8 +110,8 @@ def worker_env(sandbox_url: str, lease_seconds: int) -> dict[str, str]:
         "POSTHOG_APP_HOST": sandbox_url,
         "POSTHOG_PROJECT_ID": "1",
         "POSTHOG_PERSONAL_API_KEY": "phx_sandbox",
-        "ERASURE_LEASE_SECONDS": str(lease_seconds),
-        "ERASURE_DELAY_SECONDS": "0",
+        "CONSENT_ERASURE_LEASE_SECONDS": str(lease_seconds),
+        "CONSENT_ERASURE_DELAY_SECONDS": "0",
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import traceback
@@ -108,6 +109,9 @@ def run_steps(sandbox: Any) -> dict[str, str]:
     def _() -> None:
         response = decide(browser, True)
         assert response.status_code == 201, (response.status_code, response.content[:300])
+        # Our formats, not the host's DATETIME_FORMAT and COMPACT_JSON.
+        assert re.search(rb'"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d', response.content), response.content
+        assert b'": ' not in response.content, response.content
         assert refuser.get(CONFIG_URL).status_code == 200
         response = decide(refuser, False)
         assert response.status_code == 201, (response.status_code, response.content[:300])

@@ -1,4 +1,5 @@
-"""The host's URLs: its own admin and login, and consent-service through one include."""
+"""The host's URLs: its own admin and login, and consent-service's parts included one by one
+(the standalone project, config/urls.py, shows the single include)."""
 
 from __future__ import annotations
 
@@ -8,5 +9,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("", include("consent_service.urls")),
+    path("", include("consent_service.proxy.urls")),  # /ph/, the prefix is in the route
+    path("api/v1/", include("consent_service.api.urls")),
+    path("", include("consent_service.ops.urls")),  # /healthz, /readyz, /metrics
 ]

@@ -7,10 +7,14 @@ from collections import Counter
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import close_old_connections, connection
 
 from consent_service.core.logs import log_context
-from consent_service.core.workers import round_log, stop_on_signals, worker_name
+from consent_service.core.workers import (
+    close_stale_connections,
+    round_log,
+    stop_on_signals,
+    worker_name,
+)
 from consent_service.erasure.services import (
     Processed,
     erasure_claim,
@@ -37,8 +41,7 @@ class Command(BaseCommand):
         worker = worker_name(options["name"])
         rounds = 0
         while not stop.is_set():
-            if not connection.in_atomic_block:  # never inside a caller's transaction
-                close_old_connections()
+            close_stale_connections()
             with log_context():  # the round's id is the request_id of its log lines
                 started = time.perf_counter()
                 claimed = erasure_claim(worker=worker, limit=options["batch"])

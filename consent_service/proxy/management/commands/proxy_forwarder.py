@@ -5,10 +5,14 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import close_old_connections
 
 from consent_service.core.logs import log_context
-from consent_service.core.workers import round_log, stop_on_signals, worker_name
+from consent_service.core.workers import (
+    close_stale_connections,
+    round_log,
+    stop_on_signals,
+    worker_name,
+)
 from consent_service.proxy.drop_tallies import drops_flush
 from consent_service.proxy.forwarder import Round, dead_letters_cleanup, forward_round
 
@@ -35,7 +39,7 @@ class Command(BaseCommand):
         worker = worker_name(options["name"])
         delivered, cleaned_at = 0, 0.0
         while not stop.is_set():
-            close_old_connections()
+            close_stale_connections()
             with log_context():  # the round's id is the request_id of its log lines
                 started = time.perf_counter()
                 result = forward_round(worker=worker, limit=options["batch"])
