@@ -12,6 +12,7 @@ from consent_service.core.checks import (
     check_ip_mode,
     check_posthog_settings,
     check_process_cache,
+    check_shared_cache,
     check_spool_settings,
 )
 
@@ -124,3 +125,21 @@ def test_a_per_process_cache_is_warned_about_on_deploy(backend, expected):
             ids(m for m in run_checks(include_deployment_checks=True) if m.id == "consent.W006")
             == expected
         )
+
+
+REDIS = {"BACKEND": "consent_service.core.cache.PooledRedisCache", "LOCATION": "redis://x"}
+LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+FILES = {"BACKEND": "consent_service.core.cache.SampledCullFileBasedCache", "LOCATION": "/tmp/x"}
+
+
+@pytest.mark.parametrize(
+    ("consent_cache", "expected"),
+    [(LOCMEM, ["consent.W006"]), (FILES, ["consent.W002"]), (REDIS, [])],
+)
+def test_the_cache_checks_judge_the_cache_consent_lives_in(consent_cache, expected):
+    """The host's default cache is not ours when CONSENT_CACHE_ALIAS names another."""
+    other = REDIS if consent_cache is not REDIS else LOCMEM
+    caches = {"default": other, "consent": consent_cache}
+    with override_settings(CACHES=caches, CONSENT_CACHE_ALIAS="consent"):
+        found = ids(check_process_cache(None)) + ids(check_shared_cache(None))
+    assert found == expected
