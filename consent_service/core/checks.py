@@ -79,6 +79,17 @@ def check_cache_alias(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     return [Error(message, id="consent.E017")]
 
 
+@register()
+def check_time_zone_support(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Decisions, expiry and receipts are instants: naive local times would move with the
+    server's clock and break the ledger's proof of when consent was given."""
+    if settings.USE_TZ:
+        return []
+    return [
+        Error("USE_TZ must be True: the consent ledger keeps aware UTC times.", id="consent.E018")
+    ]
+
+
 @register(deploy=True)
 def check_shared_cache(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     backend = cache_backend()

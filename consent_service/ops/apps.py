@@ -9,6 +9,8 @@ class OpsConfig(AppConfig):
 
     name = "consent_service.ops"
     label = "consent_ops"
+    # Ours, not the host project\'s DEFAULT_AUTO_FIELD: the migrations we ship use it.
+    default_auto_field = "django.db.models.BigAutoField"
     verbose_name = "Operations"
 
     def ready(self) -> None:

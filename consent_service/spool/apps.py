@@ -8,4 +8,6 @@ class SpoolConfig(AppConfig):
 
     name = "consent_service.spool"
     label = "spool"
+    # Ours, not the host project\'s DEFAULT_AUTO_FIELD: the migrations we ship use it.
+    default_auto_field = "django.db.models.BigAutoField"
     verbose_name = "Event spool"

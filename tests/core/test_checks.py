@@ -143,3 +143,9 @@ def test_the_cache_checks_judge_the_cache_consent_lives_in(consent_cache, expect
     with override_settings(CACHES=caches, CONSENT_CACHE_ALIAS="consent"):
         found = ids(check_process_cache(None)) + ids(check_shared_cache(None))
     assert found == expected
+
+
+def test_naive_datetimes_are_refused():
+    with override_settings(USE_TZ=False):
+        assert "consent.E018" in ids(run_checks())
+    assert "consent.E018" not in ids(run_checks())

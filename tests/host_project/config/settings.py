@@ -72,7 +72,8 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "host.sqlite3"}}
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# As a project started before Django 3.2: our apps must keep their own (BigAutoField).
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 # Files: the forwarder runs as its own process and must see the same consent.
 CACHES = {
     "default": {
