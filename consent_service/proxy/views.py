@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -70,6 +70,9 @@ class SpoolUnavailable(Exception):
     """The spool refused a write: nothing was acknowledged, posthog-js retries a 503."""
 
 
+# Never one transaction around the request (a host's ATOMIC_REQUESTS): the spool commits its
+# own, and a flags or recording call to PostHog must not hold the database meanwhile.
+@transaction.non_atomic_requests
 @csrf_exempt
 def proxy(request: HttpRequest, path: str) -> HttpResponseBase:
     route = resolve_route(path)

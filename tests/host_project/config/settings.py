@@ -1,5 +1,6 @@
 """A host project's settings, shaped like cookiecutter-django's: its own user model (UUID
-keys), its own DRF defaults, and consent-service installed from the wheel.
+keys), its own DRF defaults, ATOMIC_REQUESTS, an old DEFAULT_AUTO_FIELD, and consent-service
+installed from the wheel.
 
 tests/test_host_project.py copies this project to a temporary directory and runs it in a
 virtualenv where `consent_service` is the installed wheel and the repository's `config`
@@ -71,7 +72,13 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "host.sqlite3"}}
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": BASE_DIR / "host.sqlite3",
+        "ATOMIC_REQUESTS": True,  # as cookiecutter-django sets it
+    }
+}
 # As a project started before Django 3.2: our apps must keep their own (BigAutoField).
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 # Files: the forwarder runs as its own process and must see the same consent.
