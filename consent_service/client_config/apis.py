@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.middleware.csrf import get_token
 from django.utils.cache import patch_vary_headers
 from drf_spectacular.utils import extend_schema
@@ -30,8 +29,9 @@ class AnalyticsConfigApi(ConsentApiView):
         responses={200: ClientConfigSerializer},
     )
     def get(self, request: Request) -> Response:
-        if settings.CSRF_COOKIE_NAME not in request.COOKIES:
-            get_token(request._request)  # sets the CSRF cookie the banner's POST will need
+        # The token the banner's POST needs, in the answer as well as the cookie: a host
+        # project may keep its CSRF cookie from scripts (HttpOnly) or in the session.
+        csrf_token = get_token(request._request)
         caller = caller_from_request(request._request)
         consent = consent_current(caller=caller)
         identity = visitor_identity(
@@ -39,13 +39,10 @@ class AnalyticsConfigApi(ConsentApiView):
             user_id=caller.user.pk if caller.user else None,
             external_subject_id=external_subject_from_request(request._request),
         )
-        response = Response(
-            client_config(
-                consent=consent,
-                identified_id=identity.identified_id,
-                reset_identity=identity.reset,
-            )
+        config = client_config(
+            consent=consent, identified_id=identity.identified_id, reset_identity=identity.reset
         )
+        response = Response({**config, "csrf_token": csrf_token})
         response["Cache-Control"] = "private, no-store"
         patch_vary_headers(response, ["Cookie"])
         return response

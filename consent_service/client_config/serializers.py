@@ -80,3 +80,7 @@ class ClientConfigSerializer(serializers.Serializer[Any]):
         "posthog.reset(true) before opt_in_capturing(), or every event is refused."
     )
     consent = ConsentStateSerializer(help_text="The visitor's consent, as GET /consent/.")
+    csrf_token = serializers.CharField(
+        help_text="A CSRF token for this browser's writes (X-CSRFToken), for pages that cannot "
+        "read the CSRF cookie (CSRF_COOKIE_HTTPONLY, CSRF_USE_SESSIONS)."
+    )

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import json
+
 import pytest
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.utils.cache import has_vary_header
 
 from consent_service.ledger.models import ConsentRecord
 from tests.api.contract import assert_matches_schema
-from tests.conftest import CONFIG_URL, GRANT_ALL
+from tests.conftest import CONFIG_URL, CONSENT_URL, GRANT_ALL
 
 pytestmark = pytest.mark.django_db
 
@@ -205,3 +207,20 @@ def test_the_config_call_links_a_logged_in_visitor(visitor, django_user_model):
     visitor.config()
 
     assert Subject.objects.get().user_id == user.pk
+
+
+@override_settings(CSRF_USE_SESSIONS=True)
+def test_a_site_without_a_csrf_cookie_gets_the_token_in_the_config():
+    """Host projects may keep the CSRF token in the session (or the cookie HttpOnly): the
+    page's script then writes with the token the config carried."""
+    browser = Client(enforce_csrf_checks=True)
+    token = browser.get(CONFIG_URL).json()["csrf_token"]
+    assert "csrftoken" not in browser.cookies
+
+    body = json.dumps({"purposes": GRANT_ALL, "policy_version": "1"})
+    refused = browser.post(CONSENT_URL, body, content_type="application/json")
+    granted = browser.post(
+        CONSENT_URL, body, content_type="application/json", headers={"X-CSRFToken": token}
+    )
+
+    assert (refused.status_code, granted.status_code) == (403, 201)

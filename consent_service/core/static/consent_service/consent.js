@@ -18,7 +18,8 @@
  * detail is the consent state (as GET /api/v1/consent/). With the banner off, open()
  * dispatches "consentservice:open" instead.
  * Options: banner, autostart, posthog (an instance), posthogOptions (extra init options;
- * the server's options win), apiBase ("/api/v1"), csrfCookie ("csrftoken").
+ * the server's options win), apiBase ("/api/v1"), csrfCookie ("csrftoken"; unreadable, the
+ * config answer's csrf_token is used).
  * receipt(id) saves the signed receipt of a consent record (by default the latest) as a
  * file; the banner offers it once a decision is on record (README "Consent receipts").
  */
@@ -299,7 +300,7 @@
   async function request(method, path, body) {
     const headers = { Accept: 'application/json' };
     const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
-    if (method !== 'GET') headers['X-CSRFToken'] = readCookie(settings.csrfCookie);
+    if (method !== 'GET') headers['X-CSRFToken'] = csrfToken();
     if (body) {
       headers['Content-Type'] = 'application/json';
       headers['Idempotency-Key'] = uuid();
@@ -331,6 +332,12 @@
 
   function cookieNames() {
     return document.cookie.split(';').map((pair) => pair.split('=')[0].trim()).filter(Boolean);
+  }
+
+  // The cookie while the page can read it (Django rotates it at login); else the token the
+  // config answer carried, for sites with CSRF_COOKIE_HTTPONLY or CSRF_USE_SESSIONS.
+  function csrfToken() {
+    return readCookie(settings.csrfCookie) || (config && config.csrf_token) || '';
   }
 
   function readCookie(name) {
