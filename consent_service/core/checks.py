@@ -171,6 +171,19 @@ def check_apps_installed(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     ]
 
 
+VISITOR_MIDDLEWARE = "consent_service.core.middleware.VisitorCookieMiddleware"
+
+
+@register()
+def check_visitor_middleware(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Without it no visitor cookie is ever set: every page is a new visitor, a decision
+    never sticks and the banner comes back on every page."""
+    if VISITOR_MIDDLEWARE in settings.MIDDLEWARE:
+        return []
+    message = f"MIDDLEWARE lacks {VISITOR_MIDDLEWARE!r} (put it last): no visitor cookie is set."
+    return [Error(message, id="consent.E019")]
+
+
 @register()
 def check_spool_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     backend = setting("CONSENT_SPOOL_BACKEND")

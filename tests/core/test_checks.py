@@ -149,3 +149,10 @@ def test_naive_datetimes_are_refused():
     with override_settings(USE_TZ=False):
         assert "consent.E018" in ids(run_checks())
     assert "consent.E018" not in ids(run_checks())
+
+
+def test_the_visitor_cookie_middleware_is_required():
+    middleware = "consent_service.core.middleware.VisitorCookieMiddleware"
+    with modify_settings(MIDDLEWARE={"remove": [middleware]}):
+        assert "consent.E019" in ids(run_checks())
+    assert "consent.E019" not in ids(run_checks())
