@@ -13,6 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_float, env_int, env_list, env_secret, env_setting, env_str
+from consent_service.api.schema import SCHEMA_SETTINGS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -180,16 +181,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
-SPECTACULAR_SETTINGS = {
-    "TITLE": "consent-service API",
-    "DESCRIPTION": (
-        "Consent ledger and posthog-js init config. Every error uses the `Error` envelope."
-    ),
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "COMPONENT_SPLIT_REQUEST": True,
-    "SCHEMA_PATH_PREFIX": "/api/v1",
-}
+SPECTACULAR_SETTINGS = SCHEMA_SETTINGS  # as the served document (consent_service/api/schema.py)
 
 # text: readable lines (`make run`); json: one object per line for a log pipeline. Both
 # carry the request id and never the client address (consent_service/core/logs.py).

@@ -148,6 +148,7 @@ STEPS = [
     "config",
     "consent_post",
     "bad_input_answers_our_envelope",
+    "schema_documents_only_our_api",
     "proxy_consented_reaches_posthog",
     "proxy_refused_dropped",
     "login_links_uuid_user",

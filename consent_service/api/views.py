@@ -11,6 +11,7 @@ from django.db.models import Model
 from django.http import HttpRequest
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.renderers import OpenApiYamlRenderer, OpenApiYamlRenderer2
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.filters import BaseFilterBackend
@@ -34,6 +35,7 @@ from consent_service.api.formats import (
     SchemaJsonRenderer2,
     drf_defaults,
 )
+from consent_service.api.schema import SCHEMA_SETTINGS, SCHEMA_URLCONF
 from consent_service.api.security import SessionAuthentication
 
 M = TypeVar("M", bound=Model)
@@ -97,6 +99,15 @@ class ConsentSchemaApi(SpectacularAPIView):
     ]
     content_negotiation_class = ContentNegotiation
     settings = drf_defaults
+    # Ours alone: not the host's URLs (its API may be private) nor its SPECTACULAR_SETTINGS.
+    urlconf = SCHEMA_URLCONF
+    custom_settings = SCHEMA_SETTINGS
+    serve_public = True
+
+    @extend_schema(exclude=True)  # whatever the host's SERVE_INCLUDE_SCHEMA
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response: Response = super().get(request, *args, **kwargs)  # type: ignore[no-untyped-call]
+        return response
 
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
         return handle_exception

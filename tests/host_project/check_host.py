@@ -130,6 +130,16 @@ def run_steps(sandbox: Any) -> dict[str, str]:
         body = response.json()
         assert {"type", "code", "detail", "errors"} <= body.keys(), body
 
+    @step("schema_documents_only_our_api")
+    def _() -> None:
+        # Public: it must not publish the host's own API, nor take the host's title.
+        response = browser.get("/api/v1/schema/", {"format": "json"})
+        assert response.status_code == 200, (response.status_code, response.content[:300])
+        document = response.json()
+        assert document["info"]["title"] == "consent-service API", document["info"]
+        assert all(path.startswith("/api/v1/") for path in document["paths"]), document["paths"]
+        assert "/api/v1/schema/" not in document["paths"]
+
     @step("proxy_consented_reaches_posthog")
     def _() -> None:
         state["visitor_id"] = anonymous_id()

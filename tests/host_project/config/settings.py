@@ -127,6 +127,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
+SPECTACULAR_SETTINGS = {"TITLE": "Host internal API", "SERVE_INCLUDE_SCHEMA": True}
+
 # --- consent-service ----------------------------------------------------------------------
 # Only what this project changes: every other setting keeps its default
 # (consent_service/core/defaults.py). The test points PostHog at the wheel's sandbox.
