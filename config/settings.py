@@ -181,7 +181,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
-SPECTACULAR_SETTINGS = SCHEMA_SETTINGS  # as the served document (consent_service/api/schema.py)
+# The served document's settings (consent_service/api/schema.py), for `manage.py spectacular`.
+SPECTACULAR_SETTINGS = {**SCHEMA_SETTINGS, "SERVE_INCLUDE_SCHEMA": False}
 
 # text: readable lines (`make run`); json: one object per line for a log pipeline. Both
 # carry the request id and never the client address (consent_service/core/logs.py).
