@@ -229,7 +229,7 @@ POSTHOG_API_TIMEOUT = env_setting("POSTHOG_API_TIMEOUT")
 # --- Consent --------------------------------------------------------------------------
 CONSENT_POLICY_VERSION = env_setting("CONSENT_POLICY_VERSION")
 CONSENT_MAX_AGE_DAYS = env_setting("CONSENT_MAX_AGE_DAYS")
-CONSENT_PROXY_PREFIX = "/" + env_str("CONSENT_PROXY_PREFIX", "ph").strip("/")
+CONSENT_PROXY_PREFIX = "/" + env_setting("CONSENT_PROXY_PREFIX").strip("/")
 CONSENT_TRUSTED_PROXIES = env_setting("CONSENT_TRUSTED_PROXIES")
 # What PostHog sees of the client address: full, truncate (IPv4 /24, IPv6 /48) or drop
 # (nothing, and GeoIP off). The ledger's evidence is always truncated, whatever this says.
@@ -238,7 +238,6 @@ CONSENT_VISITOR_COOKIE_NAME = env_setting("CONSENT_VISITOR_COOKIE_NAME")
 # How long a cached consent entry lives unless a write replaces it first (every consent write
 # re-sets its subject's entries and drops every process's in-memory copies).
 CONSENT_CACHE_SECONDS = env_setting("CONSENT_CACHE_SECONDS")
-CONSENT_VISITOR_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Empty: host-only. A parent domain (".example.com") makes every subdomain one visitor, and
 # only then may posthog-js share its ids across them (cross_subdomain_cookie).
 CONSENT_VISITOR_COOKIE_DOMAIN = env_str("CONSENT_VISITOR_COOKIE_DOMAIN")
@@ -317,10 +316,8 @@ CONSENT_ERASURE_LEASE_SECONDS = env_setting("CONSENT_ERASURE_LEASE_SECONDS")
 # Recordings (sent within the request) and the server-side helpers' events in flight when
 # consent was withdrawn must land before the deletion, or they would recreate the person:
 # wait out the proxy timeout. Spooled events: the worker waits for the spool instead.
-CONSENT_ERASURE_DELAY_SECONDS = env_float(
-    "CONSENT_ERASURE_DELAY_SECONDS",
-    CONSENT_PROXY_READ_TIMEOUT,
-)
+if env_str("CONSENT_ERASURE_DELAY_SECONDS"):  # unset: the proxy read timeout (core/defaults.py)
+    CONSENT_ERASURE_DELAY_SECONDS = env_float("CONSENT_ERASURE_DELAY_SECONDS", 0.0)
 CONSENT_ERASURE_STRATEGY = env_setting("CONSENT_ERASURE_STRATEGY")
 # After PostHog accepted a deletion, look again this much later: no person may be left.
 CONSENT_ERASURE_CONFIRM_DELAY_SECONDS = env_setting("CONSENT_ERASURE_CONFIRM_DELAY_SECONDS")
@@ -340,7 +337,8 @@ CONSENT_IDENTITY_SECRET = env_secret("CONSENT_IDENTITY_SECRET")
 CONSENT_IDENTITY_SECRET_PREVIOUS = env_secret("CONSENT_IDENTITY_SECRET_PREVIOUS")
 CONSENT_IDENTITY_MAX_AGE_SECONDS = env_setting("CONSENT_IDENTITY_MAX_AGE_SECONDS")
 # The site the signature covers; empty: the first of DJANGO_ALLOWED_HOSTS.
-CONSENT_IDENTITY_SITE = env_str("CONSENT_IDENTITY_SITE") or (ALLOWED_HOSTS or [""])[0]
+if env_str("CONSENT_IDENTITY_SITE"):  # unset: the first of ALLOWED_HOSTS (core/defaults.py)
+    CONSENT_IDENTITY_SITE = env_str("CONSENT_IDENTITY_SITE")
 
 # --- Session recording ----------------------------------------------------------------
 CONSENT_RECORDING_MASK_ALL_INPUTS = env_setting("CONSENT_RECORDING_MASK_ALL_INPUTS")
